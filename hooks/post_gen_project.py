@@ -1,0 +1,214 @@
+"""Finish the new project, then prove it boots under gunicorn.
+
+The boot check runs the project the way production does: DEBUG off, static
+files collected, gunicorn started from the project's own gunicorn.conf.py
+on a free loopback port. It requests /healthz, the landing page and a
+hashed static file, then stops gunicorn with SIGTERM as platforms do.
+"""
+
+import http.client
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path.cwd()
+DEPLOY_FILES = {
+    "Docker": ({{ cookiecutter.deploy_docker }}, ["Dockerfile", ".dockerignore"]),
+    "Heroku": ({{ cookiecutter.deploy_heroku }}, ["Procfile", "app.json"]),
+    "Render": ({{ cookiecutter.deploy_render }}, ["render.yaml"]),
+}
+RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
+RUNTIME_MODULES = ("django", "gunicorn", "whitenoise", "dj_database_url", "psycopg", "dotenv", "brotli")
+STARTUP_TIMEOUT_SECONDS = 60
+SHUTDOWN_TIMEOUT_SECONDS = 35
+
+
+class BootCheckFailed(Exception):
+    pass
+
+
+def remove_unchosen_deploy_files():
+    for chosen, names in DEPLOY_FILES.values():
+        if not chosen:
+            for name in names:
+                (PROJECT_DIR / name).unlink()
+
+
+def write_env_file():
+    """Local development settings, with a secret key no one else has.
+    .env is git-ignored and kept out of Docker images."""
+    secret_key = secrets.token_urlsafe(50)
+    env_file = PROJECT_DIR / ".env"
+    env_file.write_text(
+        "# Local development settings; .env.example lists every variable. Never commit this file.\n"
+        "DJANGO_DEBUG=true\n"
+        f"DJANGO_SECRET_KEY={secret_key}\n"
+    )
+    env_file.chmod(0o600)
+    return secret_key
+
+
+def step(message):
+    print(f"  {message}", flush=True)
+
+
+def python_with_requirements():
+    """The current interpreter if it already has the requirements, else the
+    project's own .venv with them installed; None when they cannot be installed."""
+    if all(importlib.util.find_spec(module) for module in RUNTIME_MODULES):
+        step(f"using {sys.executable}, which has the requirements")
+        return sys.executable
+    venv_python = PROJECT_DIR / ".venv" / "bin" / "python"
+    step("installing requirements.txt into .venv")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PROJECT_DIR / ".venv")], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"],
+            cwd=PROJECT_DIR, check=True, capture_output=True, text=True,
+        )
+    except subprocess.CalledProcessError as error:
+        last_lines = "\n".join(error.stderr.strip().splitlines()[-5:])
+        print(f"Could not install the requirements (offline?):\n{last_lines}", file=sys.stderr)
+        return None
+    return str(venv_python)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def production_environment(secret_key):
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "PORT"}}
+    env.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secret_key,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+    )
+    return env
+
+
+def run_manage(python, env, *args):
+    result = subprocess.run([python, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BootCheckFailed(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+
+
+def get(port, path, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        # Sent as the platform's TLS-terminating router would.
+        connection.request("GET", path, headers={"X-Forwarded-Proto": "https", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, response, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_healthy(server, port):
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise BootCheckFailed(f"gunicorn exited with code {server.returncode} before answering.")
+        try:
+            status, _, _ = get(port, "/healthz")
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if status == 200:
+            return
+        raise BootCheckFailed(f"/healthz answered {status}, not 200.")
+    raise BootCheckFailed(f"gunicorn did not answer /healthz within {STARTUP_TIMEOUT_SECONDS} s.")
+
+
+def check_pages(port):
+    status, _, body = get(port, "/")
+    if status != 200:
+        raise BootCheckFailed(f"the landing page answered {status}, not 200:\n{body[:500].decode(errors='replace')}")
+    step("GET / -> 200")
+    manifest = json.loads((PROJECT_DIR / "staticfiles" / "staticfiles.json").read_text())
+    hashed_path = "/static/" + manifest["paths"]["css/site.css"]
+    status, response, _ = get(port, hashed_path, {"Accept-Encoding": "gzip"})
+    encoding = response.getheader("Content-Encoding")
+    cache_control = response.getheader("Cache-Control") or ""
+    if status != 200 or encoding != "gzip" or "immutable" not in cache_control:
+        raise BootCheckFailed(
+            f"{hashed_path} answered {status}, Content-Encoding {encoding!r}, Cache-Control {cache_control!r}; "
+            "expected 200, gzip and an immutable cache header from WhiteNoise."
+        )
+    step(f"GET {hashed_path} -> 200, gzip, Cache-Control: {cache_control}")
+
+
+def stop(server):
+    server.send_signal(signal.SIGTERM)
+    try:
+        return server.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        raise BootCheckFailed(f"gunicorn did not stop within {SHUTDOWN_TIMEOUT_SECONDS} s of SIGTERM.") from None
+
+
+def boot_check(python, secret_key):
+    env = production_environment(secret_key)
+    run_manage(python, env, "migrate", "--noinput")
+    step("migrate (SQLite) -> ok")
+    run_manage(python, env, "collectstatic", "--noinput")
+    step("collectstatic -> ok")
+    port = free_port()
+    log_path = PROJECT_DIR / ".boot-check.log"
+    with open(log_path, "w") as log:
+        started = time.monotonic()
+        server = subprocess.Popen(
+            [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_healthy(server, port)
+            step(f"gunicorn answered GET /healthz -> 200 in {time.monotonic() - started:.2f} s")
+            check_pages(port)
+        except BaseException:
+            server.kill()
+            server.wait()
+            raise
+        finally:
+            if server.poll() is None:
+                exit_code = stop(server)
+                if exit_code != 0:
+                    raise BootCheckFailed(f"gunicorn exited with code {exit_code} after SIGTERM, not 0.")
+                step("SIGTERM -> gunicorn exited cleanly (0)")
+    log_path.unlink()
+
+
+def main():
+    remove_unchosen_deploy_files()
+    secret_key = write_env_file()
+    if not RUN_BOOT_CHECK:
+        return
+    started = time.monotonic()
+    print("Boot check: running the new project under gunicorn, as in production.", flush=True)
+    python = python_with_requirements()
+    if python is None:
+        print("Boot check skipped: the project is complete; run it once the requirements install.", file=sys.stderr)
+        return
+    try:
+        boot_check(python, secret_key)
+    except BootCheckFailed as failure:
+        log_path = PROJECT_DIR / ".boot-check.log"
+        log = log_path.read_text()[-3000:] if log_path.exists() else ""
+        print(f"Boot check FAILED: {failure}\n\ngunicorn's output:\n{log}", file=sys.stderr)
+        print("Cookiecutter removes the project now; add --keep-project-on-failure to inspect it.", file=sys.stderr)
+        sys.exit(1)
+    print(f"Boot check passed in {time.monotonic() - started:.1f} s.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

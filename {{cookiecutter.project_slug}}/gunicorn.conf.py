@@ -1,0 +1,77 @@
+"""
+Gunicorn settings for {{ cookiecutter.project_name }}.
+
+A bare `gunicorn` in this directory reads this file; the Procfile, the
+Dockerfile and render.yaml all start the app that way. Command-line flags
+still win over anything here. Reference: https://docs.gunicorn.org/en/stable/settings.html
+"""
+
+import os
+import sys
+
+from {{ cookiecutter.project_slug }}.sizing import SizingError, available_cpus, memory_limit_bytes, thread_count, worker_count
+
+wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
+
+# Platforms (Heroku, Render, containers) say which port to listen on in $PORT,
+# and then traffic comes from outside. Without it, stay on this machine only.
+bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.0.1:8000"]
+
+# Threads let a worker go on serving while other requests wait on the
+# database or an HTTP call; `sizing.py` explains the numbers.
+worker_class = "gthread"
+try:
+    # Workers follow the CPUs this process may really use (a container's
+    # quota, not the host's core count), capped by its memory limit.
+    # WEB_CONCURRENCY, which Heroku sets, always wins.
+    workers = worker_count(os.environ, available_cpus(), memory_limit_bytes())
+    # GUNICORN_THREADS overrides the threads per worker.
+    threads = thread_count(os.environ)
+except SizingError as error:
+    sys.exit(str(error))
+
+# Load Django once in the master, then fork: workers share its memory and
+# start in milliseconds, and a broken setting stops start-up at once
+# instead of making every worker crash in turn.
+preload_app = True
+
+# A worker silent this long is killed and replaced. Heroku's router gives
+# up on a request after 30 s, so waiting longer helps no one.
+timeout = 30
+
+# On SIGTERM, in-flight requests get this long to finish. Heroku kills the
+# process 30 s after SIGTERM, Render and Docker (by default) sooner or the same.
+graceful_timeout = 25
+
+# Keep idle connections from a load balancer open longer than it does
+# (Heroku's router: 90 s; AWS ALB: 60 s), so it never reuses a connection
+# gunicorn is just closing.
+keepalive = 95
+
+# Recycle workers now and then to bound slow memory leaks. High enough that
+# restarts cost nothing measurable under load; the jitter keeps workers from
+# restarting all at once.
+max_requests = 20000
+max_requests_jitter = 2000
+
+# Access and error logs to stdout/stderr, where platforms collect them.
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms "%(a)s"'
+
+# Only these proxies may say a request came over HTTPS (X-Forwarded-Proto).
+# On Heroku and Render the app is reachable only through the platform's
+# router, which sets that header itself, so any peer is trusted there.
+# Elsewhere set FORWARDED_ALLOW_IPS to your proxy's address.
+on_routed_platform = "DYNO" in os.environ or "RENDER" in os.environ
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*" if on_routed_platform else "127.0.0.1,::1")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+# The heartbeat file of each worker lives in memory: a disk-backed temp dir
+# can stall workers, and a read-only root filesystem has none to write.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Gunicorn 25+ opens a control socket under $HOME by default. Platforms
+# manage the process with signals, and a socket there fails on a read-only
+# home and clashes between instances sharing one. Remove this line (and set
+# `control_socket`) to use `gunicornc`.
+control_socket_disable = True

@@ -1,0 +1,58 @@
+"""What a visitor and a load balancer see. Requests say they came over
+HTTPS, as they do behind the platform's TLS-terminating router."""
+
+import html
+
+import pytest
+from django.db import OperationalError
+
+
+@pytest.fixture
+def database_down(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.cursor", refuse)
+
+
+def test_the_landing_page_shows_the_project_and_links_its_stylesheet(client):
+    response = client.get("/", secure=True)
+
+    assert response.status_code == 200
+    assert {{ cookiecutter.project_name|tojson }} in html.unescape(response.content.decode())
+    assert b'href="/static/css/site.css"' in response.content
+
+
+def test_liveness_answers_200_even_when_the_database_is_down(client, database_down):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.content == b"ok"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_liveness_answers_plain_http_for_any_host(client):
+    response = client.get("/healthz", HTTP_HOST="10.0.0.7:8000")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_readiness_answers_200_when_the_database_answers(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+
+
+def test_readiness_answers_503_when_the_database_does_not(client, database_down):
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+
+
+@pytest.mark.django_db
+def test_the_admin_asks_for_a_login(client):
+    response = client.get("/admin/", secure=True)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")

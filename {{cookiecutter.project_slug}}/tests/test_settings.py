@@ -1,0 +1,60 @@
+"""Production settings come from the environment and fail loudly when unsafe.
+Each case imports the settings in a fresh interpreter, as a server would."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STRONG_KEY = "a-strong-random-production-secret-key-" + "x1y2z3" * 5
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": STRONG_KEY,
+    "DJANGO_ALLOWED_HOSTS": "example.com",
+}
+
+
+def start_wsgi(env):
+    """Import the WSGI application as gunicorn does, with only `env` set."""
+    return subprocess.run(
+        [sys.executable, "-c", "import {{ cookiecutter.project_slug }}.wsgi"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_start():
+    result = start_wsgi(PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DJANGO_SECRET_KEY", "", "DJANGO_SECRET_KEY is not set"),
+        ("DJANGO_SECRET_KEY", "too-short", "DJANGO_SECRET_KEY is too weak"),
+        ("DJANGO_SECRET_KEY", "django-insecure-" + "x" * 50, "DJANGO_SECRET_KEY is too weak"),
+        ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty"),
+        ("DATABASE_URL", "nosuchdb://wherever", "DATABASE_URL is not a database URL"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
+    ],
+)
+def test_production_refuses_to_start_with_an_unsafe_setting(variable, value, message):
+    # Set even when empty: an unset variable would be read from .env.
+    result = start_wsgi({**PRODUCTION, variable: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_a_bad_database_url_is_not_echoed_because_it_holds_a_password():
+    result = start_wsgi({**PRODUCTION, "DATABASE_URL": "nosuchdb://user:hunter2@host/db"})
+
+    assert "DATABASE_URL is not a database URL" in result.stderr
+    assert "hunter2" not in result.stderr

@@ -1,0 +1,52 @@
+"""Refuse to run in production with settings that would be unsafe there.
+
+`manage.py check` (and every command that runs system checks) reports these;
+wsgi.py and asgi.py refuse to start serving with them. `collectstatic` runs
+no such check, so static files can be built without secrets, as Docker
+builds and Heroku's buildpack do.
+"""
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+# Render's generated values are 44 characters (256 random bits in base64);
+# Django's own deploy check asks for 50, which Heroku's generated values meet.
+MINIMUM_SECRET_KEY_LENGTH = 40
+MINIMUM_SECRET_KEY_DISTINCT_CHARACTERS = 5
+NEW_SECRET_KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def production_setting_problems():
+    """One line per problem, naming the environment variable to fix."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    try:
+        secret_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty key
+        secret_key = ""
+    if not secret_key:
+        problems.append(f"DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: {NEW_SECRET_KEY_COMMAND}")
+    elif (
+        len(secret_key) < MINIMUM_SECRET_KEY_LENGTH
+        or len(set(secret_key)) < MINIMUM_SECRET_KEY_DISTINCT_CHARACTERS
+        or secret_key.startswith("django-insecure")
+    ):
+        problems.append(
+            f"DJANGO_SECRET_KEY is too weak; use at least {MINIMUM_SECRET_KEY_LENGTH} random characters, e.g. from: {NEW_SECRET_KEY_COMMAND}"
+        )
+    if not settings.ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, e.g. example.com,www.example.com")
+    return problems
+
+
+def require_production_settings():
+    problems = production_setting_problems()
+    if problems:
+        raise ImproperlyConfigured("\n".join(problems))
+
+
+@checks.register
+def check_production_settings(app_configs, **kwargs):
+    return [checks.Error(problem, id="settings.E001") for problem in production_setting_problems()]
