@@ -1,0 +1,227 @@
+"""How many gunicorn workers and threads this machine can really run.
+
+os.cpu_count() reports every CPU on the host, even when a container is
+allowed to use two of them. Starting a worker per host CPU inside a small
+container means dozens of processes fighting over a tiny CPU quota and an
+out-of-memory kill as soon as they all warm up. So the numbers here come from
+what the kernel will actually give this process: its CPU affinity and its
+cgroup limits (v2, and v1 for older hosts).
+
+Environment variables, when set, always beat the computed values:
+
+    WEB_CONCURRENCY            number of worker processes (Heroku sets it)
+    GUNICORN_THREADS           threads per worker
+    GUNICORN_WORKER_MEMORY_MB  memory budget per worker, used to cap workers
+
+gunicorn.conf.py uses it like this:
+
+    workers = worker_count(os.environ, available_cpus(), memory_limit_bytes())
+    threads = thread_count(os.environ)
+"""
+
+import math
+import os
+from pathlib import Path, PurePosixPath
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+PROC_SELF_CGROUP = "/proc/self/cgroup"
+
+MIB = 1024 * 1024
+
+# With threads doing the concurrency, one worker per CPU keeps every CPU busy
+# without processes queueing for the same core. Two is the floor so that one
+# worker can be restarted (max_requests, a crash) while the other serves.
+MIN_WORKERS = 2
+
+# A Django worker measures about 44 MiB resident after start-up; 128 MiB leaves
+# room for it to grow under real requests before the cgroup's OOM killer acts.
+DEFAULT_WORKER_MEMORY_MB = 128
+
+# The gunicorn master does not load the app: it measures about 26 MiB.
+MASTER_MEMORY_MB = 32
+
+# Threads let one worker overlap many requests waiting on the database or on
+# other services; the number is a starting point to tune with a benchmark.
+DEFAULT_THREADS = 16
+
+# cgroup v1 has no "max": an unlimited memory cgroup reports a number close to
+# 2**63 (rounded down to a page). Anything this large is not a real limit.
+V1_UNLIMITED_MEMORY = 2**60
+
+
+class SizingError(ValueError):
+    """A sizing environment variable holds a value we cannot use."""
+
+
+# --- CPUs -------------------------------------------------------------------
+
+
+def available_cpus(
+    cgroup_root=CGROUP_ROOT, affinity=None, proc_self_cgroup=PROC_SELF_CGROUP
+) -> int:
+    """The number of CPUs this process can keep busy, rounded up, at least 1.
+
+    `affinity` is the set of CPU ids the process may run on; it defaults to
+    what the scheduler says and is a parameter so tests can pass their own.
+    """
+    if affinity is None:
+        affinity = _scheduler_affinity()
+    limits = [len(affinity)]
+    for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup):
+        limits.append(_read_cpu_max(directory / "cpu.max"))
+    for name in ("cpu", "cpu,cpuacct"):
+        limits.append(_read_cfs_quota(Path(cgroup_root, name)))
+    return max(1, min(limit for limit in limits if limit is not None))
+
+
+def _scheduler_affinity():
+    # sched_getaffinity is Linux-only; elsewhere (macOS development) the CPU
+    # count is the best we can do.
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return range(os.cpu_count() or 1)
+
+
+def _read_cpu_max(path):
+    """CPUs allowed by a cgroup v2 `cpu.max` ("QUOTA PERIOD"), or None."""
+    fields = _read_text(path).split()
+    if not fields or fields[0] == "max":
+        return None
+    period = fields[1] if len(fields) > 1 else "100000"
+    return _cpus_from_quota(fields[0], period)
+
+
+def _read_cfs_quota(directory):
+    """CPUs allowed by cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`."""
+    quota = _read_text(directory / "cpu.cfs_quota_us")
+    period = _read_text(directory / "cpu.cfs_period_us")
+    return _cpus_from_quota(quota, period)
+
+
+def _cpus_from_quota(quota, period):
+    # A quota of 1.5 periods still lets a second worker use half a CPU, so
+    # round up. -1 (v1's "no limit"), zero and garbage all mean "no limit".
+    try:
+        quota, period = int(quota), int(period)
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return math.ceil(quota / period)
+
+
+# --- Memory -----------------------------------------------------------------
+
+
+def memory_limit_bytes(
+    cgroup_root=CGROUP_ROOT, proc_self_cgroup=PROC_SELF_CGROUP
+) -> int | None:
+    """The tightest cgroup memory limit on this process, or None if none."""
+    limits = [
+        _read_bytes(directory / "memory.max")
+        for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup)
+    ]
+    v1_limit = _read_bytes(Path(cgroup_root, "memory", "memory.limit_in_bytes"))
+    if v1_limit is not None and v1_limit < V1_UNLIMITED_MEMORY:
+        limits.append(v1_limit)
+    limits = [limit for limit in limits if limit is not None]
+    return min(limits, default=None)
+
+
+def _read_bytes(path):
+    # "max" (v2's "no limit"), a missing file and garbage all give None.
+    try:
+        value = int(_read_text(path))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+# --- cgroup files -----------------------------------------------------------
+
+
+def _cgroup_v2_dirs(cgroup_root, proc_self_cgroup):
+    """The cgroup v2 directories whose limits apply to this process.
+
+    In a container the process's own cgroup is mounted at the root, so the
+    root alone is enough. On a plain host (a systemd service, say) the
+    process's cgroup is a subdirectory named in /proc/self/cgroup, and a
+    limit on any of its parents applies too, so all of them are returned.
+    """
+    root = Path(cgroup_root)
+    relative = PurePosixPath(_own_cgroup_v2_path(proc_self_cgroup))
+    directories = [root]
+    # ".." appears when our cgroup is outside the mounted tree: not readable.
+    if ".." not in relative.parts:
+        parts = relative.parts[1:]  # drop the leading "/"
+        for depth in range(1, len(parts) + 1):
+            directories.append(root.joinpath(*parts[:depth]))
+    return directories
+
+
+def _own_cgroup_v2_path(proc_self_cgroup):
+    # The cgroup v2 line is "0::/path"; v1 lines have a controller name.
+    for line in _read_text(proc_self_cgroup).splitlines():
+        if line.startswith("0::"):
+            return line[3:] or "/"
+    return "/"
+
+
+def _read_text(path):
+    # A missing or unreadable file means the limit it would hold does not
+    # apply here (other cgroup version, not Linux, locked-down sandbox).
+    try:
+        return Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+# --- Workers and threads ----------------------------------------------------
+
+
+def workers_for_cpus(cpus: int) -> int:
+    """Worker processes to start for this many CPUs, before the memory cap."""
+    return max(MIN_WORKERS, cpus)
+
+
+def worker_count(environ, cpus: int, memory_limit: int | None) -> int:
+    """How many gunicorn worker processes to start.
+
+    WEB_CONCURRENCY wins when set. Otherwise one worker per CPU, cut down so
+    that the workers fit in the memory limit when there is one.
+    """
+    # Both are read up front so a typo in either is reported on every start,
+    # not only on the day a memory limit makes the budget matter.
+    requested = _positive_int(environ, "WEB_CONCURRENCY", "worker processes")
+    worker_memory_mb = _positive_int(
+        environ, "GUNICORN_WORKER_MEMORY_MB", "megabytes (MiB) per worker"
+    )
+    if requested is not None:
+        return requested
+    workers = workers_for_cpus(cpus)
+    if memory_limit is None:
+        return workers
+    budget = (worker_memory_mb or DEFAULT_WORKER_MEMORY_MB) * MIB
+    fits_in_memory = (memory_limit - MASTER_MEMORY_MB * MIB) // budget
+    return max(1, min(workers, fits_in_memory))
+
+
+def thread_count(environ) -> int:
+    """Threads per gunicorn worker: GUNICORN_THREADS, or DEFAULT_THREADS."""
+    threads = _positive_int(environ, "GUNICORN_THREADS", "threads per worker")
+    return DEFAULT_THREADS if threads is None else threads
+
+
+def _positive_int(environ, name, unit):
+    """The value of environment variable `name` as an int >= 1, or None."""
+    value = environ.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    # isascii() keeps out digits like "³" that isdigit() accepts but int()
+    # does not; this also rejects "2.5", "-3", "+3" and "1_000".
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise SizingError(
+            f"{name} must be a positive whole number of {unit}, got {value!r}"
+        )
+    return int(text)
