@@ -1,5 +1,5 @@
 """
-Gunicorn settings for {{ cookiecutter.project_name }}.
+Gunicorn settings for {{ cookiecutter.project_slug }}.
 
 A bare `gunicorn` in this directory reads this file; the Procfile, the
 Dockerfile and render.yaml all start the app that way. Command-line flags

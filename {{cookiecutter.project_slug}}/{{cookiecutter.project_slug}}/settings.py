@@ -1,5 +1,5 @@
 """
-Django settings for {{ cookiecutter.project_name }}.
+Django settings for {{ cookiecutter.project_slug }}.
 
 Everything that differs between machines comes from environment variables
 (12-factor). Local development needs none of them: the `.env` file written

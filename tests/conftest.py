@@ -1,0 +1,60 @@
+import os
+import re
+
+import pytest
+
+from support.postgres import postgres_bin_dir, throwaway_postgres
+from support.project import TEMPLATE_DIR, make_virtualenv, production_env, run
+
+
+def bake(cookies, **answers):
+    """Bake the template with `answers` over the defaults; the boot check is
+    off unless asked for, since most tests boot the project themselves."""
+    return cookies.bake(template=str(TEMPLATE_DIR), extra_context={"boot_check": False, **answers})
+
+
+def template_requirement(name):
+    """The pinned line for `name` in the template's requirements-dev.txt."""
+    for line in (TEMPLATE_DIR / "requirements-dev.txt").read_text().splitlines():
+        if re.match(rf"{re.escape(name)}==", line, re.IGNORECASE):
+            return line.strip()
+    raise LookupError(name)
+
+
+@pytest.fixture(scope="session")
+def default_project(cookies_session):
+    result = bake(cookies_session)
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
+def project_python(default_project, tmp_path_factory):
+    """A virtualenv with the baked project's own requirements-dev.txt (and
+    cookiecutter, to bake from an interpreter that has the requirements)."""
+    return make_virtualenv(
+        tmp_path_factory.mktemp("project-venv"),
+        "-r", str(default_project / "requirements-dev.txt"), template_requirement("cookiecutter"),
+    )
+
+
+@pytest.fixture(scope="session")
+def built_project(default_project, project_python):
+    """The default project after the build steps every deploy target runs."""
+    env = production_env(project_python)
+    run([str(project_python), "manage.py", "collectstatic", "--noinput"], default_project, env)
+    run([str(project_python), "manage.py", "migrate", "--noinput"], default_project, env)
+    return default_project
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server: TEST_DATABASE_URL, or a throwaway cluster."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed and TEST_DATABASE_URL is not set")
+    with throwaway_postgres(bin_dir) as url:
+        yield url

@@ -1,0 +1,110 @@
+"""Bake projects, give them a virtualenv, and run them as users would."""
+
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import venv
+from contextlib import contextmanager
+from pathlib import Path
+
+from .network import free_port, wait_for_http_200
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2]
+# Variables that would change what a baked project does, if a developer's shell has them.
+PROJECT_VARIABLES = (
+    "DATABASE_URL", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_MEMORY_MB",
+    "GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "DYNO", "RENDER",
+)
+
+
+def make_virtualenv(path, *pip_args):
+    venv.create(path, with_pip=True)
+    python = Path(path) / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pip_args], check=True)
+    return python
+
+
+def production_env(venv_python, **overrides):
+    """The environment of a production server: DEBUG off, a strong key, the venv first on PATH."""
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in PROJECT_VARIABLES and not key.startswith("DJANGO_")
+    }
+    env.update(
+        PATH=f"{Path(venv_python).parent}{os.pathsep}{env.get('PATH', '')}",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
+    env.update(overrides)
+    return env
+
+
+def run(command, cwd, env, timeout=300):
+    """Run a shell-style command and fail with its whole output if it fails."""
+    result = subprocess.run(
+        shlex.split(command) if isinstance(command, str) else command,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"{command!r} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def procfile_command(project_dir, process_type):
+    for line in (Path(project_dir) / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process_type:
+            return command.strip()
+    raise LookupError(f"no {process_type!r} process in the Procfile")
+
+
+class Server:
+    def __init__(self, process, port, log_path):
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+
+@contextmanager
+def running_server(command, project_dir, env, log_path, port=None, startup_timeout=60):
+    """Start `command` in the project, bound to 127.0.0.1, wait for /healthz,
+    and stop it by PID with SIGTERM at the end (SIGKILL if it hangs)."""
+    port = port or free_port()
+    # GUNICORN_CMD_ARGS binds gunicorn to loopback without changing the command under test.
+    env = {**env, "PORT": str(port), "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port} {env.get('GUNICORN_CMD_ARGS', '')}".strip()}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            shlex.split(command), cwd=project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log_path)
+    try:
+        wait_for_http_200(port, "/healthz", timeout=startup_timeout, process=process)
+    except Exception as error:
+        stop_server(process)
+        raise AssertionError(f"{command!r} did not start: {error}\n{server.log()}") from None
+    try:
+        yield server
+    finally:
+        stop_server(process)
+
+
+def stop_server(process, timeout=40):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def cookiecutter_command(python=sys.executable):
+    return [str(python), "-m", "cookiecutter", str(TEMPLATE_DIR), "--no-input"]

@@ -1,0 +1,60 @@
+"""Bad answers are refused before anything is written, with a message that
+names the answer and says what is expected."""
+
+import os
+import subprocess
+
+import pytest
+from support.project import cookiecutter_command
+
+
+def bake_with_cli(tmp_path, **answers):
+    """Run cookiecutter as a user does; HOME keeps its replay files out of the real one."""
+    output_dir = tmp_path / "output"
+    output_dir.mkdir()
+    result = subprocess.run(
+        [*cookiecutter_command(), "--output-dir", str(output_dir), "boot_check=no", *(f"{key}={value}" for key, value in answers.items())],
+        env={**os.environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result, output_dir
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project_slug": "My-Service"}, "project_slug 'My-Service' must be a lower-case Python identifier"),
+        ({"project_slug": "1password_sync"}, "must be a lower-case Python identifier"),
+        ({"project_name": "3D Models"}, "project_slug '3d_models' must be a lower-case Python identifier"),
+        ({"project_slug": "class"}, "project_slug 'class' is a Python keyword"),
+        ({"project_slug": "match"}, "project_slug 'match' is a Python keyword"),
+        ({"project_slug": "django"}, "project_slug 'django' would shadow a module the project imports"),
+        ({"project_slug": "gunicorn"}, "would shadow a module the project imports"),
+        ({"project_slug": "test"}, "would shadow a module the project imports"),
+        ({"project_slug": "email"}, "would shadow a module the project imports"),
+        ({"project_name": "   "}, "project_name must not be empty"),
+        ({"email": "not-an-email"}, "email 'not-an-email' is not an email address"),
+        ({"email": "ada@localhost"}, "is not an email address"),
+        ({"domain_name": "Example Com"}, "domain_name 'Example Com' is not a lower-case domain name"),
+        ({"python_version": "3.9"}, "python_version '3.9' is not supported; choose one of 3.11, 3.12, 3.13, 3.14"),
+        ({"python_version": "3"}, "python_version '3' is not supported"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone 'Mars/Olympus_Mons' is not an IANA time zone name"),
+    ],
+)
+def test_a_bad_answer_is_rejected_and_leaves_no_directory(tmp_path, answers, message):
+    result, output_dir = bake_with_cli(tmp_path, **answers)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert list(output_dir.iterdir()) == []
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    result, _ = bake_with_cli(tmp_path, project_slug="class", email="nope", python_version="2.7")
+
+    assert result.returncode != 0
+    assert "project_slug 'class'" in result.stderr
+    assert "email 'nope'" in result.stderr
+    assert "python_version '2.7'" in result.stderr

@@ -1,0 +1,160 @@
+"""Baking: every answer ends up where it belongs, and nothing is left unrendered."""
+
+import json
+import re
+import tomllib
+import warnings
+
+import pytest
+import yaml
+from conftest import bake
+
+DEPLOY_FILES = {
+    "deploy_docker": ["Dockerfile", ".dockerignore"],
+    "deploy_heroku": ["Procfile", "app.json"],
+    "deploy_render": ["render.yaml"],
+}
+# Django templates keep their own {% %} tags after baking.
+DJANGO_TEMPLATES = re.compile(r"^templates/.*\.html$")
+
+
+def project_files(project_dir):
+    for path in sorted(project_dir.rglob("*")):
+        if path.is_file() and ".venv" not in path.parts:
+            yield path.relative_to(project_dir).as_posix(), path.read_text()
+
+
+def test_default_answers_bake_a_complete_startproject_shaped_project(default_project):
+    expected = [
+        "manage.py", "gunicorn.conf.py", "requirements.txt", "requirements-dev.txt", ".env", ".env.example",
+        ".gitignore", ".python-version", "README.md", "Dockerfile", ".dockerignore", "Procfile", "app.json",
+        "render.yaml", "my_service/settings.py", "my_service/urls.py", "my_service/wsgi.py", "my_service/asgi.py",
+        "tests/test_pages.py",
+    ]
+    missing = [name for name in expected if not (default_project / name).is_file()]
+
+    assert default_project.name == "my_service"
+    assert missing == []
+
+
+def test_no_template_syntax_is_left_in_any_file(default_project):
+    leftovers = [
+        name for name, text in project_files(default_project)
+        if "cookiecutter" in text or (not DJANGO_TEMPLATES.match(name) and re.search(r"\{\{|\{%|\{#", text))
+    ]
+
+    assert leftovers == []
+
+
+def test_every_python_file_compiles_and_every_data_file_parses(default_project):
+    """Warnings are errors here: a stray backslash in a docstring is a bug waiting."""
+    for name, text in project_files(default_project):
+        if name.endswith(".py"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                compile(text, name, "exec")
+        elif name.endswith(".json"):
+            json.loads(text)
+        elif name.endswith((".yaml", ".yml")):
+            yaml.safe_load(text)
+        elif name.endswith(".toml"):
+            tomllib.loads(text)
+
+
+def test_the_secret_key_is_in_the_ignored_env_file_and_in_no_tracked_file(default_project):
+    env_file = (default_project / ".env").read_text()
+    secret_key = re.search(r"^DJANGO_SECRET_KEY=(.+)$", env_file, re.MULTILINE).group(1)
+    files_with_key = [name for name, text in project_files(default_project) if secret_key in text]
+
+    assert len(secret_key) >= 50
+    assert files_with_key == [".env"]
+    assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+    assert ".env" in (default_project / ".dockerignore").read_text().splitlines()
+    assert oct((default_project / ".env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_each_bake_gets_its_own_secret_key(cookies):
+    first, second = bake(cookies), bake(cookies)
+
+    assert (first.project_path / ".env").read_text() != (second.project_path / ".env").read_text()
+
+
+@pytest.mark.parametrize("option", DEPLOY_FILES)
+def test_a_deploy_target_left_out_leaves_out_its_files_only(cookies, option):
+    result = bake(cookies, **{option: "no"})
+
+    assert result.exit_code == 0, result.exception
+    for other, names in DEPLOY_FILES.items():
+        for name in names:
+            assert (result.project_path / name).exists() == (other != option), name
+
+
+def test_with_no_deploy_target_the_readme_has_no_deploy_section(cookies):
+    result = bake(cookies, deploy_docker="no", deploy_heroku="no", deploy_render="no")
+
+    assert "## Deploy" not in (result.project_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13", "3.14"])
+def test_the_python_version_sets_the_docker_base_image_and_python_version_file(cookies, version):
+    result = bake(cookies, python_version=version)
+
+    assert result.exit_code == 0, result.exception
+    assert (result.project_path / ".python-version").read_text().strip() == version
+    assert f"ARG PYTHON_VERSION={version}\n" in (result.project_path / "Dockerfile").read_text()
+    assert "FROM python:${PYTHON_VERSION}-slim" in (result.project_path / "Dockerfile").read_text()
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={version}"
+
+
+def test_the_time_zone_becomes_the_django_time_zone(cookies):
+    result = bake(cookies, time_zone="Europe/Paris")
+
+    assert 'TIME_ZONE = "Europe/Paris"' in (result.project_path / "my_service" / "settings.py").read_text()
+
+
+def test_the_descriptive_answers_reach_the_metadata_and_deploy_files(cookies):
+    result = bake(
+        cookies,
+        project_name="Billing API",
+        description="Invoices and payments.",
+        author_name="Ada Lovelace",
+        email="ada@example.org",
+        domain_name="billing.example.org",
+    )
+    project = result.project_path
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    app_json = json.loads((project / "app.json").read_text())
+    render = yaml.safe_load((project / "render.yaml").read_text())
+
+    assert project.name == "billing_api"
+    assert pyproject["project"]["authors"] == [{"name": "Ada Lovelace", "email": "ada@example.org"}]
+    assert pyproject["project"]["description"] == "Invoices and payments."
+    assert app_json["name"] == "Billing API"
+    assert "billing.example.org" in app_json["env"]["DJANGO_ALLOWED_HOSTS"]["value"].split(",")
+    assert render["services"][0]["name"] == "billing-api"
+    allowed_hosts = next(var for var in render["services"][0]["envVars"] if var["key"] == "DJANGO_ALLOWED_HOSTS")
+    assert allowed_hosts["value"] == "billing.example.org"
+    assert (project / "README.md").read_text().startswith("# Billing API\n\nInvoices and payments.")
+
+
+def test_a_name_with_quotes_backslashes_and_unicode_bakes_with_every_file_valid(cookies):
+    name = 'Zoë\'s "Quoted" \\ Service'
+    result = bake(cookies, project_name=name, description='Says "hi" \\ <b>bold</b>')
+    project = result.project_path
+
+    assert result.exit_code == 0, result.exception
+    assert project.name == "zoe_s_quoted_service"
+    assert json.loads((project / "app.json").read_text())["name"] == name
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"] == 'Says "hi" \\ <b>bold</b>'
+    assert "<b>bold</b>" not in (project / "templates" / "home.html").read_text()
+    test_every_python_file_compiles_and_every_data_file_parses(project)
+
+
+def test_without_the_boot_check_nothing_is_run(cookies, capfd):
+    result = bake(cookies, boot_check="no")
+
+    assert result.exit_code == 0, result.exception
+    assert "Boot check" not in capfd.readouterr().out
+    assert not (result.project_path / "db.sqlite3").exists()
+    assert not (result.project_path / ".venv").exists()

