@@ -1,8 +1,8 @@
 """Finish the new project, then prove it boots under gunicorn.
 
 The boot check runs the project the way production does: DEBUG off, static
-files collected, gunicorn started from the project's own gunicorn.conf.py
-on a free loopback port. It requests /healthz, the landing page and a
+files collected, gunicorn started by the project's own start command (which
+reads its gunicorn.conf.py) on a free loopback port. It requests /healthz, the landing page and a
 hashed static file, then stops gunicorn with SIGTERM as platforms do.
 """
 
@@ -168,7 +168,8 @@ def boot_check(python, secret_key):
     with open(log_path, "w") as log:
         started = time.monotonic()
         server = subprocess.Popen(
-            [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"],
+            # The start command of the Procfile, Dockerfile and render.yaml.
+            [python, "-m", "{{ cookiecutter.project_slug }}.serve", "--bind", f"127.0.0.1:{port}"],
             cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

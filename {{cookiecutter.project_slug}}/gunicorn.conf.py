@@ -1,9 +1,10 @@
 """
 Gunicorn settings for {{ cookiecutter.project_slug }}.
 
-A bare `gunicorn` in this directory reads this file; the Procfile, the
-Dockerfile and render.yaml all start the app that way. Command-line flags
-still win over anything here. Reference: https://docs.gunicorn.org/en/stable/settings.html
+A bare `gunicorn` in this directory reads this file, and so does
+`python -m {{ cookiecutter.project_slug }}.serve`, which the Procfile, the Dockerfile and
+render.yaml use (serve.py says why). Command-line flags and
+GUNICORN_CMD_ARGS still win over anything here. Reference: https://docs.gunicorn.org/en/stable/settings.html
 """
 
 import os
