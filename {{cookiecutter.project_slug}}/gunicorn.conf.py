@@ -19,8 +19,10 @@ wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.0.1:8000"]
 
 # Threads let a worker go on serving while other requests wait on the
-# database or an HTTP call; `sizing.py` explains the numbers.
-worker_class = "gthread"
+# database or an HTTP call; `sizing.py` explains the numbers. This is
+# gunicorn's gthread worker, made to stop listening as soon as it stops
+# accepting, so that no connection waits on a stopping server (gthread.py).
+worker_class = "{{ cookiecutter.project_slug }}.gthread.ThreadWorker"
 try:
     # Workers follow the CPUs this process may really use (a container's
     # quota, not the host's core count), capped by its memory limit.
