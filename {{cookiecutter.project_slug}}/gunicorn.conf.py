@@ -11,6 +11,7 @@ import os
 import sys
 
 from {{ cookiecutter.project_slug }}.sizing import SizingError, available_cpus, memory_limit_bytes, thread_count, worker_count
+from {{ cookiecutter.project_slug }}.watchdog import RequestWatchdog
 
 wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 
@@ -38,8 +39,9 @@ except SizingError as error:
 # instead of making every worker crash in turn.
 preload_app = True
 
-# A worker silent this long is killed and replaced. Heroku's router gives
-# up on a request after 30 s, so waiting longer helps no one.
+# A worker silent this long is killed and replaced, and so is one with a
+# request running this long (the watchdog hooks below). Heroku's router
+# gives up on a request after 30 s, so waiting longer helps no one.
 timeout = 30
 
 # On SIGTERM, in-flight requests get this long to finish. Heroku kills the
@@ -78,3 +80,19 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # home and clashes between instances sharing one. Remove this line (and set
 # `control_socket`) to use `gunicornc`.
 control_socket_disable = True
+
+
+# A gthread worker tells gunicorn it is alive even while one of its request
+# threads hangs, so `timeout` alone would never end a view that never
+# returns. A watchdog in each worker does (watchdog.py explains how).
+def post_worker_init(worker):
+    worker.watchdog = RequestWatchdog(worker)
+    worker.watchdog.start()
+
+
+def pre_request(worker, req):
+    worker.watchdog.request_started(req)
+
+
+def post_request(worker, req, environ, resp):
+    worker.watchdog.request_finished()
