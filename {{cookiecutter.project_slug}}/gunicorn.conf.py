@@ -66,7 +66,9 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms "%(a)s"'
 # Only these proxies may say a request came over HTTPS (X-Forwarded-Proto).
 # On Heroku and Render the app is reachable only through the platform's
 # router, which sets that header itself, so any peer is trusted there.
-# Elsewhere set FORWARDED_ALLOW_IPS to your proxy's address.
+# Elsewhere set FORWARDED_ALLOW_IPS to your proxy's address; reached
+# directly, the app then ignores the header, so a client cannot claim HTTPS.
+# (Django's SECURE_PROXY_SSL_HEADER stays unset: gunicorn decides.)
 on_routed_platform = "DYNO" in os.environ or "RENDER" in os.environ
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*" if on_routed_platform else "127.0.0.1,::1")
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
