@@ -1,17 +1,23 @@
 """
-Gunicorn's gthread worker, except that a worker that stops also stops listening.
+Gunicorn's gthread worker, with two changes to when it accepts connections.
 
-When gunicorn stops (SIGTERM from a platform, `docker stop`), each worker
-stops accepting connections and finishes the requests it has, for up to
-`graceful_timeout`. Gunicorn's own worker keeps its copy of the listening
-socket open meanwhile, so the kernel goes on completing connections that no
-one will accept, and resets them when the last worker exits: a client, or a
-load balancer, waits up to `graceful_timeout` for nothing. This worker
-serves the connections already queued and closes its copy at once, so new
-connections are refused from the moment every process has stopped
-accepting, and a load balancer retries them elsewhere straight away.
+It accepts a connection only while it has a thread free to serve it.
+Gunicorn's own worker goes on accepting when every thread is busy (say,
+with slow requests, or slow clients trickling in their headers) and queues
+the connection behind them, even while the next worker sits idle. Left in
+the listening socket's queue instead, the connection goes to the first
+worker with a free thread.
 
-A worker that stops while the others go on (a reload, `max_requests`, the
+A worker that stops also stops listening. When gunicorn stops (SIGTERM from
+a platform, `docker stop`), each worker stops accepting and finishes the
+requests it has, for up to `graceful_timeout`. Gunicorn's own worker keeps
+its copy of the listening socket open meanwhile, so the kernel goes on
+completing connections that no one will accept, and resets them when the
+last worker exits: a client, or a load balancer, waits for nothing. This
+worker serves the connections already queued and closes its copy at once,
+so new connections are refused as soon as every process has stopped
+accepting, and a load balancer retries them elsewhere straight away. A
+worker that stops while the others go on (a reload, `max_requests`, the
 request watchdog) changes nothing visible: the socket stays open in them.
 """
 
@@ -21,8 +27,27 @@ from gunicorn.workers import gthread
 
 
 class ThreadWorker(gthread.ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Changed on the main thread only: when a request is handed to a
+        # thread, and when the thread hands back its connection.
+        self.busy_threads = 0
+
+    def has_idle_thread(self):
+        return self.busy_threads < self.cfg.threads
+
+    def enqueue_req(self, conn):
+        self.busy_threads += 1
+        super().enqueue_req(conn)
+        if self.alive and not self.has_idle_thread():
+            self.set_accept_enabled(False)  # gunicorn's main loop asks again after each request
+
+    def finish_request(self, conn, fs):
+        self.busy_threads -= 1
+        super().finish_request(conn, fs)
+
     def set_accept_enabled(self, enabled):
-        super().set_accept_enabled(enabled)
+        super().set_accept_enabled(enabled and self.has_idle_thread())
         if not enabled and not self.alive:
             for listener in self.sockets:
                 self.accept_queued_connections(listener)
