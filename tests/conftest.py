@@ -1,9 +1,11 @@
 import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
-from support.postgres import postgres_bin_dir, throwaway_postgres
+from support.postgres import PostgresCluster, postgres_bin_dir, throwaway_postgres
 from support.project import TEMPLATE_DIR, make_virtualenv, production_env, run
 
 
@@ -58,3 +60,30 @@ def postgres_url():
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed and TEST_DATABASE_URL is not set")
     with throwaway_postgres(bin_dir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def fault_project(built_project, tmp_path_factory):
+    """A copy of the built project as deployed (no .env), plus test-only
+    views from support/fault_views.py under /faults/."""
+    project = tmp_path_factory.mktemp("fault-project") / built_project.name
+    shutil.copytree(built_project, project, ignore=shutil.ignore_patterns(".env", "__pycache__"))
+    package = project / built_project.name
+    shutil.copy(Path(__file__).parent / "support" / "fault_views.py", package / "fault_views.py")
+    with open(package / "urls.py", "a") as urls:
+        urls.write("\nfrom . import fault_views  # added by the template's tests\n\nurlpatterns += fault_views.urlpatterns\n")
+    return project
+
+
+@pytest.fixture
+def postgres_cluster():
+    """A running PostgreSQL cluster of the test's own, which it may stop."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

@@ -31,24 +31,43 @@ def as_postgres_user(command):
     return command
 
 
+class PostgresCluster:
+    """A cluster of its own in a temp dir, on a free loopback port, that a
+    test can stop and start again (on the same port) to play an outage."""
+
+    def __init__(self, bin_dir):
+        self.bin_dir = bin_dir
+        self.base = Path(tempfile.mkdtemp(prefix="template-tests-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
+        self.data_dir = self.base / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        subprocess.run(
+            as_postgres_user([str(bin_dir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "--no-sync"]),
+            check=True, capture_output=True,
+        )
+
+    def pg_ctl(self, *args):
+        subprocess.run(as_postgres_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]), check=True, capture_output=True)
+
+    def start(self):
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.pg_ctl("-o", options, "-l", str(self.base / "log"), "-w", "start")
+
+    def stop(self):
+        self.pg_ctl("-m", "immediate", "-w", "stop")
+
+    def remove(self):
+        subprocess.run(as_postgres_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 @contextmanager
 def throwaway_postgres(bin_dir):
-    base = Path(tempfile.mkdtemp(prefix="template-tests-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    data_dir = base / "data"
-    port = free_port()
-    subprocess.run(
-        as_postgres_user([str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres", "--no-sync"]),
-        check=True, capture_output=True,
-    )
-    server_options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", server_options, "-l", str(base / "log"), "-w", "start"]),
-        check=True, capture_output=True,
-    )
+    cluster = PostgresCluster(bin_dir)
     try:
-        yield f"postgres://postgres@127.0.0.1:{port}/postgres"
+        cluster.start()
+        yield cluster.url
     finally:
-        subprocess.run(as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"]), capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()

@@ -1,0 +1,30 @@
+"""Views the fault tests add to a copy of the baked project; never part of
+the template. Copied in as <package>/fault_views.py, with its urlpatterns
+appended to the project's."""
+
+import time
+
+from django.http import HttpResponse
+from django.urls import path
+
+
+def slow(request):
+    time.sleep(float(request.GET["seconds"]))
+    return HttpResponse("done", content_type="text/plain")
+
+
+def hang(request):
+    while True:  # a view that never returns, e.g. stuck on a lock or a socket
+        time.sleep(1)
+
+
+def inline_style(request):
+    """A page that breaks the Content-Security-Policy: proves a check sees it."""
+    return HttpResponse('<!doctype html><title>x</title><p style="color: red">inline</p>')
+
+
+urlpatterns = [
+    path("faults/slow", slow),
+    path("faults/hang", hang),
+    path("faults/inline-style", inline_style),
+]

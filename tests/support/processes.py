@@ -1,0 +1,52 @@
+"""Gunicorn's processes as Linux shows them in /proc."""
+
+import os
+import time
+from pathlib import Path
+
+
+def child_pids(parent_pid):
+    """The live (not zombie) children of `parent_pid`: gunicorn's workers."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (name) state ppid ...": the name may hold spaces, so split after it.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process has just gone
+            continue
+        if int(fields[1]) == parent_pid and fields[0] != "Z":
+            children.add(int(stat.parent.name))
+    return children
+
+
+def wait_for_workers(master_pid, count, timeout=30, excluding=()):
+    """Wait until the master has `count` workers, none of them in `excluding`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = child_pids(master_pid)
+        if len(workers) == count and not workers & set(excluding):
+            return workers
+        time.sleep(0.05)
+    raise AssertionError(f"master {master_pid} has workers {child_pids(master_pid)}, wanted {count} not in {set(excluding)}")
+
+
+def pid_serving(client_socket, candidates):
+    """Which of `candidates` holds the server end of `client_socket`'s connection."""
+    client_port = client_socket.getsockname()[1]
+    server_port = client_socket.getpeername()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        if (local_port, remote_port) == (server_port, client_port):
+            inode = fields[9]
+    assert inode, f"no server socket for client port {client_port}"
+    for pid in candidates:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"none of {candidates} holds socket {inode}")
