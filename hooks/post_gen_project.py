@@ -20,7 +20,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path.cwd()
 DEPLOY_FILES = {
-    "Docker": ({{ cookiecutter.deploy_docker }}, ["Dockerfile", ".dockerignore"]),
+    "Docker": ({{ cookiecutter.deploy_docker }}, ["Dockerfile", ".dockerignore", "compose.yaml"]),
     "Heroku": ({{ cookiecutter.deploy_heroku }}, ["Procfile", "app.json"]),
     "Render": ({{ cookiecutter.deploy_render }}, ["render.yaml"]),
 }

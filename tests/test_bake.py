@@ -10,7 +10,7 @@ import yaml
 from conftest import bake
 
 DEPLOY_FILES = {
-    "deploy_docker": ["Dockerfile", ".dockerignore"],
+    "deploy_docker": ["Dockerfile", ".dockerignore", "compose.yaml"],
     "deploy_heroku": ["Procfile", "app.json"],
     "deploy_render": ["render.yaml"],
 }
