@@ -1,0 +1,117 @@
+"""What the deploy tests share: the generated README's commands, a checkout
+as a platform gets it, an interpreter of the project's Python version, the
+published schemas, and the numbers worth printing at the end of a run."""
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .project import PROJECT_VARIABLES
+
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+
+# Printed by conftest.py at the end of the run: (what, value) pairs.
+MEASUREMENTS = []
+
+
+def record(what, value):
+    MEASUREMENTS.append((what, value))
+    print(f"{what}: {value}")
+
+
+def readme_commands(project_dir, heading):
+    """The commands of the ```sh blocks under `### heading` in the project's
+    README, one per entry, continuation lines joined, blocks in order."""
+    readme = (Path(project_dir) / "README.md").read_text()
+    match = re.search(rf"^### {re.escape(heading)}\n(.*?)(?=^#{{1,3}} |\Z)", readme, re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise LookupError(f"no '### {heading}' section in the README")
+    blocks = re.findall(r"^```sh\n(.*?)^```", match.group(1), re.MULTILINE | re.DOTALL)
+    return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def git_checkout(project_dir, destination):
+    """The project as a platform builds it: committed to git and cloned, so
+    whatever .gitignore leaves out (.env, db.sqlite3, staticfiles/) is not there."""
+    work = Path(destination).with_name(Path(destination).name + "-repo")
+    shutil.copytree(project_dir, work, ignore=shutil.ignore_patterns(".venv"))
+    git = ["git", "-c", "user.name=Template Tests", "-c", "user.email=tests@example.com", "-c", "init.defaultBranch=main"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "Deploy"]):
+        subprocess.run([*git, *command], cwd=work, check=True, capture_output=True)
+    subprocess.run([*git, "clone", "-q", str(work), str(destination)], check=True, capture_output=True)
+    shutil.rmtree(Path(destination) / ".git")
+    return Path(destination)
+
+
+def python_of_version(version):
+    """An interpreter of `version` (as platforms pick from .python-version):
+    a pyenv build or pythonX.Y on PATH; else this one, with a note."""
+    builds = sorted(PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}"))
+    found = str(builds[-1]) if builds else shutil.which(f"python{version}")
+    if found:
+        return found
+    print(f"note: no Python {version} here; using {sys.version.split()[0]}")
+    return sys.executable
+
+
+def clean_environment(venv_dir=None, **overrides):
+    """The environment of a fresh build or dyno: none of this machine's
+    project or Django variables, the venv (if any) first on PATH."""
+    env = {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES and not key.startswith("DJANGO_")}
+    env.pop("VIRTUAL_ENV", None)
+    if venv_dir is not None:
+        env["PATH"] = f"{Path(venv_dir) / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(venv_dir)
+    env.update(overrides)
+    return env
+
+
+def shell(command, cwd, env, timeout=600):
+    """Run a command line as a platform does (`bash -c`); fail with its output."""
+    result = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{command!r} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def schema(variable, url=None):
+    """A published schema: the local copy named by `variable`, else `url` if
+    it can be downloaded; skips (naming both) when neither is available."""
+    path = os.environ.get(variable)
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{variable}={path} names no file")
+        return path
+    if url:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                response.read(1)
+            return url
+        except OSError as error:
+            pytest.skip(f"{url} could not be downloaded ({error}) and {variable} names no local copy")
+    pytest.skip(f"{variable} is not set to a local copy of the schema (there is no official URL to download it from)")
+
+
+def check_jsonschema(*args):
+    """check-jsonschema from the template's requirements-dev.txt."""
+    command = [str(Path(sys.executable).parent / "check-jsonschema"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def new_database(server_url, python):
+    """A new, empty database on the server of `server_url`, and its URL: each
+    deploy test migrates from nothing, whichever ran first. `python` needs psycopg."""
+    name = f"deploy_{secrets.token_hex(4)}"
+    subprocess.run(
+        [str(python), "-c", "import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(f'CREATE DATABASE {sys.argv[2]}')", server_url, name],
+        check=True, capture_output=True, timeout=60,
+    )
+    return urllib.parse.urlsplit(server_url)._replace(path=f"/{name}").geturl()

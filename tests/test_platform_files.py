@@ -1,0 +1,106 @@
+"""Heroku's app.json, Render's render.yaml and compose.yaml: valid against
+their published schemas, wired as the platforms need, and Render's build and
+start commands run for real in a clean checkout and venv."""
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+from support.deploy import (
+    check_jsonschema,
+    clean_environment,
+    git_checkout,
+    new_database,
+    python_of_version,
+    schema,
+    shell,
+)
+from support.network import http_get
+from support.project import running_server
+
+RENDER_SCHEMA_URL = "https://render.com/schema/render.yaml.json"
+
+
+def render_web_service(project_dir):
+    blueprint = yaml.safe_load((project_dir / "render.yaml").read_text())
+    return blueprint, next(service for service in blueprint["services"] if service["type"] == "web")
+
+
+def test_app_json_is_valid_against_herokus_schema(default_project):
+    result = check_jsonschema("--schemafile", schema("HEROKU_APP_JSON_SCHEMA"), str(default_project / "app.json"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_yaml_is_valid_against_renders_schema(default_project):
+    result = check_jsonschema("--schemafile", schema("RENDER_BLUEPRINT_SCHEMA", RENDER_SCHEMA_URL), str(default_project / "render.yaml"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_yaml_is_valid_against_the_compose_specification(default_project):
+    result = check_jsonschema("--builtin-schema", "vendor.compose-spec", str(default_project / "compose.yaml"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_app_json_generates_the_secret_adds_postgres_and_runs_one_web_dyno(default_project):
+    app_json = json.loads((default_project / "app.json").read_text())
+
+    assert app_json["env"]["DJANGO_SECRET_KEY"] == {"description": app_json["env"]["DJANGO_SECRET_KEY"]["description"], "generator": "secret"}
+    assert app_json["env"]["DATABASE_SSL_REQUIRE"]["value"] == "true"
+    assert [addon["plan"] for addon in app_json["addons"]] == ["heroku-postgresql"]
+    assert app_json["formation"] == {"web": {"quantity": 1, "size": "basic"}}
+    assert app_json["buildpacks"] == [{"url": "heroku/python"}]
+
+
+def test_render_yaml_wires_the_database_the_generated_secret_and_the_health_check(default_project):
+    blueprint, web = render_web_service(default_project)
+    env_vars = {variable["key"]: variable for variable in web["envVars"]}
+
+    assert web["runtime"] == "python"
+    assert web["healthCheckPath"] == "/healthz"
+    assert env_vars["DATABASE_URL"]["fromDatabase"] == {"name": blueprint["databases"][0]["name"], "property": "connectionString"}
+    assert env_vars["DJANGO_SECRET_KEY"] == {"key": "DJANGO_SECRET_KEY", "generateValue": True}
+    assert env_vars["DJANGO_ALLOWED_HOSTS"]["value"] == "example.com"
+    assert web["preDeployCommand"] == "python manage.py migrate --noinput"
+    # Left to gunicorn.conf.py, which sizes the workers from the instance.
+    assert "WEB_CONCURRENCY" not in env_vars
+
+
+@pytest.mark.slow
+def test_renders_build_command_then_start_command_serve_the_app(default_project, postgres_url, tmp_path):
+    """As Render deploys: build with no secret and no database, migrate
+    before the deploy, start with the Blueprint's variables and $PORT."""
+    _, web = render_web_service(default_project)
+    checkout = git_checkout(default_project, tmp_path / "app")
+    venv_dir = tmp_path / "venv"
+    python_version = (checkout / ".python-version").read_text().strip()
+    subprocess.run([python_of_version(python_version), "-m", "venv", str(venv_dir)], check=True)
+
+    shell(web["buildCommand"], checkout, clean_environment(venv_dir, DATABASE_URL="postgres://nobody@127.0.0.1:9/none"))
+
+    blueprint_env = {variable["key"]: variable["value"] for variable in web["envVars"] if "value" in variable}
+    runtime_env = clean_environment(
+        venv_dir,
+        **blueprint_env,
+        DATABASE_URL=new_database(postgres_url, venv_dir / "bin" / "python"),
+        # What generateValue makes: 256 random bits, base64 (44 characters).
+        DJANGO_SECRET_KEY=base64.b64encode(os.urandom(32)).decode(),
+        RENDER="true",
+        RENDER_EXTERNAL_HOSTNAME="my-service.onrender.com",
+    )
+    migrate = shell(web["preDeployCommand"], checkout, runtime_env)
+    with running_server(web["startCommand"], checkout, runtime_env, tmp_path / "server.log") as server:
+        health = http_get(server.port, web["healthCheckPath"])
+        # As Render's proxy forwards a request for the service's onrender.com name.
+        page = http_get(server.port, "/", {"Host": "my-service.onrender.com", "X-Forwarded-Proto": "https"})
+        ready = http_get(server.port, "/readyz")
+
+    assert "Applying auth.0001_initial... OK" in migrate.stdout
+    assert health[0] == 200
+    assert page[0] == 200, server.log()
+    assert (ready[0], ready[2]) == (200, b"ok")
