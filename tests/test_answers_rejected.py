@@ -34,6 +34,8 @@ def bake_with_cli(tmp_path, **answers):
         ({"project_slug": "gunicorn"}, "would shadow a module the project imports"),
         ({"project_slug": "test"}, "would shadow a module the project imports"),
         ({"project_slug": "email"}, "would shadow a module the project imports"),
+        ({"project_slug": "csp"}, "project_slug 'csp' would shadow a module the project imports"),
+        ({"project_slug": "café"}, "project_slug 'café' must be a lower-case Python identifier"),
         ({"project_name": "   "}, "project_name must not be empty"),
         ({"email": "not-an-email"}, "email 'not-an-email' is not an email address"),
         ({"email": "ada@localhost"}, "is not an email address"),
