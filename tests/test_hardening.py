@@ -1,0 +1,249 @@
+"""Bad input and security defaults, against the baked project as deployed
+(no .env) started by the Procfile's web command: a bad environment stops it
+with one line, hostile HTTP gets 4xx from the right limit, static files
+never leave STATIC_ROOT, and the security headers hold behind a proxy
+without letting a direct client claim HTTPS."""
+
+import http.client
+import re
+import shlex
+import socket
+import subprocess
+
+import pytest
+from support.inotify import OpenWatch
+from support.load import VIA_HTTPS
+from support.network import http_get
+from support.project import procfile_command, production_env, run, running_server
+
+pytestmark = pytest.mark.slow
+
+ONE_YEAR = 365 * 24 * 3600
+# A proxy in front of the app; any loopback address is this machine.
+PROXY_ADDRESS = "127.0.0.2"
+
+
+@pytest.fixture(scope="module")
+def superuser_password(fault_project, project_python):
+    password = "a-long-admin-password-for-tests"
+    env = production_env(project_python, DJANGO_SUPERUSER_PASSWORD=password)
+    run([str(project_python), "manage.py", "createsuperuser", "--noinput", "--username", "hardening", "--email", "a@example.com"], fault_project, env)
+    return password
+
+
+@pytest.fixture(scope="module")
+def server(fault_project, project_python, tmp_path_factory):
+    env = production_env(project_python)
+    with running_server(procfile_command(fault_project, "web"), fault_project, env, tmp_path_factory.mktemp("gunicorn") / "log") as server:
+        yield server
+
+
+def raw_status(port, request_bytes):
+    """The status line gunicorn answers `request_bytes` with."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(request_bytes)
+        return client.recv(4096).split(b"\r\n")[0].decode()
+
+
+def head(path, extra=b""):
+    return b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n" + extra + b"\r\n"
+
+
+# --- A bad environment stops start-up with one line ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("DJANGO_SECRET_KEY", None, "DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: python -c"),
+        ("DJANGO_SECRET_KEY", "too-short", "DJANGO_SECRET_KEY is too weak; use at least 40 random characters"),
+        ("DJANGO_SECRET_KEY", "django-insecure-" + "x" * 50, "DJANGO_SECRET_KEY is too weak"),
+        ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to"),
+        ("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL"),
+        ("DATABASE_URL", "postgres://admin:hunter2@db:port/app", "DATABASE_URL is not a database URL"),
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
+    ],
+    ids=["secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port", "web-concurrency"],
+)
+def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
+    env = production_env(project_python)
+    if value is None:
+        del env[variable]
+    else:
+        env[variable] = value
+
+    result = subprocess.run(
+        shlex.split(procfile_command(fault_project, "web")), cwd=fault_project, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    output = (result.stdout + result.stderr).strip().splitlines()
+
+    assert result.returncode != 0
+    assert len(output) == 1, "\n".join(output)
+    assert output[0].startswith(variable) and line in output[0]
+    assert "hunter2" not in output[0]  # a URL's password stays out of logs
+
+
+# --- Hostile HTTP ---------------------------------------------------------------------
+
+
+def test_a_host_header_not_in_allowed_hosts_gets_400_not_500(server):
+    assert http_get(server.port, "/", {**VIA_HTTPS, "Host": "evil.example"})[0] == 400
+
+
+def test_an_oversized_request_line_is_refused_by_gunicorn(server):
+    assert raw_status(server.port, head(b"/" + b"a" * 5000)) == "HTTP/1.1 414 URI Too Long"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"X-Big: " + b"a" * 9000 + b"\r\n", b"".join(b"X-Header-%d: v\r\n" % n for n in range(101))],
+    ids=["one-huge-header", "too-many-headers"],
+)
+def test_oversized_headers_are_refused_by_gunicorn(server, headers):
+    assert raw_status(server.port, head(b"/", headers)) == "HTTP/1.1 431 Request Header Fields Too Large"
+
+
+def test_an_oversized_body_is_refused_by_django(server):
+    # Past DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), posted to the admin's login form
+    # with what the CSRF check wants, so that Django reads the body.
+    body = b"username=" + b"a" * (3 * 1024 * 1024)
+    request = (
+        b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n"
+        b"Referer: https://127.0.0.1/admin/login/\r\nCookie: csrftoken=" + b"c" * 32 + b"\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    assert raw_status(server.port, request + body) == "HTTP/1.1 400 Bad Request"
+    assert "RequestDataTooBig" in server.log()
+
+
+# --- Static files ---------------------------------------------------------------------
+
+TRAVERSALS = [
+    b"/static/../manage.py",
+    b"/static/css/../../manage.py",
+    b"/static/..%2fmanage.py",
+    b"/static/%2e%2e/%2e%2e/canary.txt",
+    b"/static/..%2f..%2fcanary.txt",
+    b"/static/%2e%2e%2fmy_service%2fsettings.py",
+    b"/static/..%5cmanage.py",
+    b"/static//etc/passwd",
+    b"/static/..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+]
+
+
+def test_path_traversal_on_static_gets_404_and_opens_nothing_outside_static_root(server, fault_project):
+    canary = fault_project.parent / "canary.txt"
+    canary.write_text("outside STATIC_ROOT")
+    outside = [canary, fault_project / "manage.py", fault_project / fault_project.name / "settings.py", "/etc/passwd"]
+    http_get(server.port, "/static/css/site.css", VIA_HTTPS)  # each worker's lazy imports are not the test
+
+    with OpenWatch(outside) as watch:
+        statuses = {path.decode(): raw_status(server.port, head(path)) for path in TRAVERSALS}
+        touched = watch.touched()
+        open(canary).close()  # the watch does see an open
+        assert watch.touched() == {str(canary)}
+
+    assert statuses == {path.decode(): "HTTP/1.1 404 Not Found" for path in TRAVERSALS}
+    assert touched == set()
+
+
+def test_static_files_are_only_the_collected_ones_never_source_files(server, fault_project):
+    static_root = fault_project / "staticfiles"
+    source_paths = ["/static/manage.py", f"/static/{fault_project.name}/settings.py", "/static/settings.py", "/static/.env", "/static/requirements.txt"]
+
+    assert sorted(path.name for path in static_root.rglob("*.py")) == []
+    assert {path: http_get(server.port, path, VIA_HTTPS)[0] for path in source_paths} == {path: 404 for path in source_paths}
+    assert http_get(server.port, "/static/css/site.css", VIA_HTTPS)[0] == 200
+
+
+# --- Security headers behind a TLS-terminating proxy ----------------------------------
+
+
+def assert_security_headers(headers):
+    hsts = dict(re.findall(r"([\w-]+)(?:=(\d+))?", headers["strict-transport-security"]))
+    assert int(hsts["max-age"]) >= ONE_YEAR and "includeSubDomains" in hsts
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["x-frame-options"] == "DENY"
+    policy = dict(directive.strip().split(" ", 1) for directive in headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'self'"
+    assert policy["object-src"] == policy["frame-ancestors"] == policy["base-uri"] == "'none'"
+    assert "unsafe-inline" not in headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/login/"])
+def test_pages_over_https_carry_every_security_header(server, path):
+    status, headers, _ = http_get(server.port, path, VIA_HTTPS)
+
+    assert status == 200
+    assert_security_headers(headers)
+
+
+def test_plain_http_is_redirected_to_https_except_the_health_checks(server):
+    status, headers, _ = http_get(server.port, "/admin/login/", {"Host": "localhost"})
+
+    assert (status, headers["location"]) == (301, "https://localhost/admin/login/")
+    assert http_get(server.port, "/healthz")[0] == 200
+    assert http_get(server.port, "/readyz")[0] == 200
+
+
+def test_the_session_and_csrf_cookies_are_secure_and_http_only(server, superuser_password):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/admin/login/", headers=VIA_HTTPS)
+    login_page = connection.getresponse()
+    csrf_cookie = login_page.getheader("Set-Cookie")
+    page = login_page.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    csrf_value = re.match(r"csrftoken=([^;]+)", csrf_cookie).group(1)
+    form = f"csrfmiddlewaretoken={token}&username=hardening&password={superuser_password}&next=/admin/"
+    connection.request("POST", "/admin/login/", body=form, headers={
+        **VIA_HTTPS, "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"csrftoken={csrf_value}", "Referer": f"https://127.0.0.1:{server.port}/admin/login/",
+    })
+    logged_in = connection.getresponse()
+    logged_in.read()
+    cookies = {header.split("=", 1)[0]: header for header in logged_in.headers.get_all("Set-Cookie")}
+    connection.close()
+
+    assert logged_in.status == 302 and logged_in.getheader("Location") == "/admin/"
+    for cookie in (csrf_cookie, cookies["sessionid"]):
+        attributes = {attribute.strip().lower() for attribute in cookie.split(";")}
+        assert {"secure", "httponly"} <= attributes
+
+
+# --- Who may claim HTTPS --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(fault_project, project_python, tmp_path_factory):
+    """The app trusting only a proxy at PROXY_ADDRESS, with HSTS shortened."""
+    env = production_env(project_python, FORWARDED_ALLOW_IPS=PROXY_ADDRESS, DJANGO_SECURE_HSTS_SECONDS="3600")
+    with running_server(procfile_command(fault_project, "web"), fault_project, env, tmp_path_factory.mktemp("gunicorn") / "log") as server:
+        yield server
+
+
+def get_from(address, port, path, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def test_a_client_reaching_the_app_directly_cannot_claim_https(behind_proxy):
+    status, headers = get_from("127.0.0.1", behind_proxy.port, "/", {**VIA_HTTPS, "Host": "localhost"})
+
+    assert (status, headers["location"]) == (301, "https://localhost/")
+    assert "strict-transport-security" not in headers
+
+
+def test_the_trusted_proxy_can_and_hsts_max_age_follows_the_environment(behind_proxy):
+    status, headers = get_from(PROXY_ADDRESS, behind_proxy.port, "/", VIA_HTTPS)
+
+    assert status == 200
+    assert headers["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"
