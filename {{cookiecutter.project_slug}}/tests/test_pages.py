@@ -2,6 +2,7 @@
 HTTPS, as they do behind the platform's TLS-terminating router."""
 
 import html
+from html.parser import HTMLParser
 
 import pytest
 from django.db import OperationalError
@@ -56,3 +57,30 @@ def test_the_admin_asks_for_a_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+class InlineCode(HTMLParser):
+    """What a Content-Security-Policy without 'unsafe-inline' blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        names = {name for name, _ in attrs}
+        if tag == "script" and "src" not in names or tag == "style":
+            self.found.append(f"<{tag}>")
+        self.found += [f"{name}= on <{tag}>" for name in names if name == "style" or name.startswith("on")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/admin/login/"])
+def test_pages_send_a_content_security_policy_they_satisfy(client, path):
+    response = client.get(path, secure=True)
+    page = InlineCode()
+    page.feed(response.content.decode())
+
+    assert response.status_code == 200
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+    assert page.found == []

@@ -1,6 +1,7 @@
 """Production settings come from the environment and fail loudly when unsafe.
 Each case imports the settings in a fresh interpreter, as a server would."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,39 @@ def test_a_bad_database_url_is_not_echoed_because_it_holds_a_password():
 
     assert "DATABASE_URL is not a database URL" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_an_unsafe_setting_stops_the_server_with_one_line_not_a_traceback():
+    result = start_wsgi({**PRODUCTION, "DJANGO_ALLOWED_HOSTS": ""})
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, e.g. example.com,www.example.com"
+    ]
+
+
+def serve(env, *args):
+    """The Procfile's start command, with only `env` set."""
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}.serve", *args],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_start_command_runs_gunicorn_with_its_config():
+    result = serve(PRODUCTION, "--print-config")
+
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^worker_class\s+= {{ cookiecutter.project_slug }}\.gthread\.ThreadWorker$", result.stdout, re.MULTILINE)
+
+
+def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():
+    """gunicorn itself would crash on it with a traceback before reading gunicorn.conf.py."""
+    result = serve({**PRODUCTION, "WEB_CONCURRENCY": "two"}, "--print-config")
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"]
