@@ -158,8 +158,8 @@ def test_a_hung_request_is_cut_off_at_timeout_and_its_worker_replaced_while_othe
 
 def test_recycling_workers_often_under_sustained_load_loses_no_request(start):
     with start(GUNICORN_CMD_ARGS="--max-requests 50 --max-requests-jitter 10") as server:
-        with Load(server.port, PAGES, threads=8, max_requests=1500) as load:
-            load.wait_for(1500, timeout=120)
+        with Load(server.port, PAGES, threads=8, max_requests=1000) as load:
+            load.wait_for(1000, timeout=120)
         recycles = server.log().count("Autorestarting worker after current request.")
 
     report("recycling", load, f", {len(load.failures())} failed; {recycles} worker recycles (max_requests 50-60)")
