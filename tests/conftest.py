@@ -87,3 +87,13 @@ def postgres_cluster():
         yield cluster
     finally:
         cluster.remove()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the deploy tests measured (image size, build and start times), at the end of every run."""
+    from support.deploy import MEASUREMENTS
+
+    if MEASUREMENTS:
+        terminalreporter.section("deploy measurements")
+        for what, value in MEASUREMENTS:
+            terminalreporter.write_line(f"{what}: {value}")

@@ -1,0 +1,347 @@
+"""The generated Dockerfile and compose.yaml, built and run by a real Docker
+engine with the generated README's own commands.
+
+The engine is a private dockerd (support/docker_engine.py), one per test
+session. No image can be pulled here, so `python:<version>-slim` and
+`postgres:17` are local stand-ins (Debian bookworm with this machine's
+CPython; Debian's PostgreSQL), built once per session; the project's image
+is built once, from the README's `docker build` line, and reused.
+"""
+
+import gzip
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from support.deploy import readme_commands, record, shell
+from support.docker_engine import DOCKER_CLIENT, DOCKERD, DockerEngine, ensure_python_base_image
+from support.network import free_port, http_get, wait_for_http_200
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+POSTGRES_IMAGE_DIR = Path(__file__).parent / "support" / "postgres_image"
+# docker stop's default: SIGTERM, then SIGKILL this many seconds later.
+STOP_TIMEOUT_SECONDS = 10
+
+
+def docker_unavailable_reason():
+    if os.geteuid() != 0:
+        return "the Docker tests run a private dockerd, which needs root"
+    if not (Path(DOCKERD).exists() and Path(DOCKER_CLIENT).exists()):
+        return f"Debian's docker.io is not installed ({DOCKERD}, {DOCKER_CLIENT})"
+    if shutil.which("debootstrap") is None:
+        return "debootstrap is not installed (it builds the stand-in python:<version>-slim image)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    reason = docker_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with DockerEngine() as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def docker_env(docker_engine, tmp_path_factory):
+    """The environment in which the README's `docker ...` lines reach the
+    private engine: Debian's client first on PATH. Without the compose
+    plugin (Debian 12 has none), `docker compose` runs Debian's
+    docker-compose, the same commands in the older implementation."""
+    bin_dir = tmp_path_factory.mktemp("docker-client")
+    env = {
+        **os.environ,
+        "DOCKER_HOST": f"unix://{docker_engine.socket_path}",
+        "DOCKER_BUILDKIT": "1",
+        # docker-compose (v1) builds through the `docker` CLI, so with BuildKit and its cache.
+        "COMPOSE_DOCKER_CLI_BUILD": "1",
+        "DOCKER_CONFIG": str(docker_engine.root_dir / "client-config"),
+    }
+    env.pop("DOCKER_CONTEXT", None)
+    has_plugin = subprocess.run([DOCKER_CLIENT, "compose", "version"], env=env, capture_output=True).returncode == 0
+    compose_line = "" if has_plugin else 'if [ "$1" = compose ]; then shift; exec docker-compose "$@"; fi\n'
+    (bin_dir / "docker").write_text(f'#!/bin/sh\n{compose_line}exec {DOCKER_CLIENT} "$@"\n')
+    (bin_dir / "docker").chmod(0o755)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def docker(env, *args, check=True, timeout=300, cwd=None):
+    result = subprocess.run(["docker", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def inspect(env, name, template):
+    return json.loads(docker(env, "inspect", "--format", f"{{{{json {template}}}}}", name).stdout)
+
+
+@pytest.fixture(scope="session")
+def base_images(docker_engine, default_project, tmp_path_factory):
+    """The stand-ins for python:<version>-slim and postgres:17 (see the module docstring)."""
+    python_version = (default_project / ".python-version").read_text().strip()
+    started = time.monotonic()
+    python_image = ensure_python_base_image(docker_engine, python_version, tmp_path_factory.mktemp("docker-cache"))
+    record("stand-in python base image built in", f"{time.monotonic() - started:.0f} s")
+    postgres_image = yaml.safe_load((default_project / "compose.yaml").read_text())["services"]["db"]["image"]
+    docker_engine.run_docker(
+        "build", "--build-arg", f"BASE_IMAGE={python_image}-bookworm", "--tag", postgres_image, str(POSTGRES_IMAGE_DIR),
+    )
+    return python_image, postgres_image
+
+
+def megabytes(size_bytes):
+    return f"{size_bytes / 1e6:.0f} MB"
+
+
+@pytest.fixture(scope="session")
+def app_image(base_images, built_project, docker_env, tmp_path_factory):
+    """The README's `docker build` line, run in the project (which has a .env,
+    db.sqlite3 and staticfiles/ of its own by now): cold, then again cached,
+    then after a code change."""
+    build_line = next(command for command in readme_commands(built_project, "Docker") if command.startswith("docker build "))
+    tag = build_line.split("-t ", 1)[1].split()[0]
+    started = time.monotonic()
+    shell(build_line, built_project, docker_env)
+    cold = time.monotonic() - started
+    started = time.monotonic()
+    shell(build_line, built_project, docker_env)
+    cached = time.monotonic() - started
+    changed_project = tmp_path_factory.mktemp("changed") / built_project.name
+    shutil.copytree(built_project, changed_project)
+    with open(changed_project / built_project.name / "views.py", "a") as views:
+        views.write("# a code change\n")
+    started = time.monotonic()
+    shell(f"docker build -t {tag}:code-change .", changed_project, docker_env)
+    code_change = time.monotonic() - started
+    docker(docker_env, "rmi", f"{tag}:code-change")
+
+    size = inspect(docker_env, tag, ".Size")
+    base_size = inspect(docker_env, base_images[0], ".Size")
+    record("image size", f"{megabytes(size)} ({megabytes(size - base_size)} over the {megabytes(base_size)} stand-in base)")
+    record("image build, cold (base image present)", f"{cold:.1f} s")
+    record("image build, cached (nothing changed)", f"{cached:.1f} s")
+    record("image build, after a code change", f"{code_change:.1f} s")
+    return tag
+
+
+@pytest.fixture(scope="module")
+def database_container(base_images, docker_env):
+    """A PostgreSQL server that containers reach at its address, as the README's db-host."""
+    _, postgres_image = base_images
+    name = f"db-{secrets.token_hex(4)}"
+    docker(docker_env, "run", "-d", "--rm", "--name", name, "-e", "POSTGRES_USER=app", "-e", "POSTGRES_PASSWORD=test-only", "-e", "POSTGRES_DB=app", postgres_image)
+    try:
+        deadline = time.monotonic() + 60
+        while docker(docker_env, "exec", name, "pg_isready", "--host", "127.0.0.1", check=False).returncode != 0:
+            assert time.monotonic() < deadline, docker(docker_env, "logs", name).stdout
+            time.sleep(0.5)
+        address = inspect(docker_env, name, ".NetworkSettings.IPAddress")
+        yield f"postgres://app:test-only@{address}:5432/app"
+    finally:
+        docker(docker_env, "stop", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def readme_env(app_image, built_project, docker_env, database_container):
+    """The shell after the README's `export` lines, DATABASE_URL pointed at the test's server."""
+    exports = "\n".join(command for command in readme_commands(built_project, "Docker") if command.startswith("export "))
+    dump = shell(f"{exports}\nenv -0", built_project, docker_env).stdout
+    env = dict(item.split("=", 1) for item in dump.split("\0") if "=" in item)
+    assert env["DATABASE_URL"].startswith("postgres://user:password@db-host:5432/")
+    return {**env, "DATABASE_URL": database_container}
+
+
+def readme_run_lines(project_dir):
+    runs = [command for command in readme_commands(project_dir, "Docker") if command.startswith("docker run ")]
+    migrate = next(command for command in runs if "migrate" in command)
+    server = next(command for command in runs if "-p 8000:8000" in command)
+    return migrate, server
+
+
+@pytest.fixture(scope="module")
+def migrated(readme_env, built_project):
+    migrate_line, _ = readme_run_lines(built_project)
+    return shell(migrate_line, built_project, readme_env)
+
+
+class Container:
+    def __init__(self, process, port, log_path, env):
+        self.process, self.port, self.log_path, self.env = process, port, log_path, env
+        self.id = None
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def container(migrated, readme_env, built_project, tmp_path_factory):
+    """The README's `docker run -p 8000:8000 ...` line, on a free port instead of 8000."""
+    _, server_line = readme_run_lines(built_project)
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("container") / "docker-run.log"
+    with open(log_path, "w") as log:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            ["bash", "-c", server_line.replace("-p 8000:8000", f"-p {port}:8000")],
+            cwd=built_project, env=readme_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    running = Container(process, port, log_path, readme_env)
+    try:
+        wait_for_http_200(port, "/healthz", timeout=120, process=process)
+        record("container start to first 200 on /healthz", f"{time.monotonic() - started:.2f} s")
+        running.id = docker(readme_env, "ps", "--quiet", "--filter", f"publish={port}").stdout.strip()
+        assert running.id, "no running container publishes the port"
+        yield running
+    finally:
+        if process.poll() is None:
+            docker(readme_env, "stop", running.id or "", check=False)
+            process.wait(timeout=60)
+
+
+def test_the_readme_build_command_builds_an_image_that_runs_as_user_10001(app_image, docker_env):
+    config = inspect(docker_env, app_image, ".Config")
+
+    assert config["User"] == "10001:10001"
+    assert config["Cmd"] == ["python", "-m", "my_service.serve"]
+    assert config["ExposedPorts"] == {"8000/tcp": {}}
+
+
+def test_the_image_leaves_out_env_and_local_state_and_has_static_files_built_in(app_image, built_project, docker_env):
+    listing = docker(docker_env, "run", "--rm", app_image, "python", "-c", "import os; print('\\n'.join(sorted(os.listdir('/app'))))").stdout.split()
+    manifest = json.loads(docker(docker_env, "run", "--rm", app_image, "cat", "/app/staticfiles/staticfiles.json").stdout)
+
+    # The build context had them all: the baked .env and what the build steps made.
+    assert {".env", "db.sqlite3", "staticfiles"} <= {path.name for path in built_project.iterdir()}
+    assert ".env" not in listing
+    assert "db.sqlite3" not in listing
+    assert "manage.py" in listing
+    assert "css/site.css" in manifest["paths"]
+
+
+def test_without_a_secret_key_the_container_stops_with_a_line_naming_it(app_image, docker_env):
+    result = docker(docker_env, "run", "--rm", "-e", "DJANGO_ALLOWED_HOSTS=localhost", app_image, check=False, timeout=120)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stdout + result.stderr
+
+
+def test_the_readme_migrate_command_migrates_postgresql(migrated):
+    assert "Applying auth.0001_initial... OK" in migrated.stdout
+
+
+def test_the_container_serves_health_readiness_and_the_landing_page(container):
+    ready = http_get(container.port, "/readyz")
+    # What a browser at http://localhost:8000 sends.
+    page = http_get(container.port, "/", {"Host": f"localhost:{container.port}"})
+
+    assert http_get(container.port, "/healthz")[0] == 200
+    assert (ready[0], ready[2]) == (200, b"ok"), container.log()
+    assert page[0] == 200, container.log()
+    assert page[1]["content-type"] == "text/html; charset=utf-8"
+
+
+def test_a_hashed_static_file_is_served_from_the_image_compressed_and_immutable(container, app_image):
+    page = http_get(container.port, "/", {"Host": "localhost"})[2].decode()
+    stylesheet = re.search(r'href="(/static/css/site\.[0-9a-f]{12}\.css)"', page).group(1)
+    original = docker(container.env, "exec", container.id, "cat", f"/app/staticfiles{stylesheet.removeprefix('/static')}").stdout.encode()
+
+    status, headers, body = http_get(container.port, stylesheet, {"Host": "localhost", "Accept-Encoding": "gzip"})
+
+    assert status == 200
+    assert headers["content-encoding"] == "gzip"
+    assert headers["cache-control"] == "max-age=315360000, public, immutable"
+    assert gzip.decompress(body) == original
+
+
+def test_every_process_in_the_container_runs_as_user_10001(container):
+    statuses = docker(container.env, "exec", container.id, "sh", "-c", "grep -H '^Uid:' /proc/[0-9]*/status").stdout
+    uids = {path.split("/")[2]: line.split()[1:] for path, _, line in (entry.partition(":") for entry in statuses.splitlines())}
+
+    assert uids["1"] == ["10001"] * 4  # gunicorn's master: real, effective, saved, filesystem
+    assert {uid for ids in uids.values() for uid in ids} == {"10001"}
+    assert len(uids) >= 3  # the master and its workers (and this grep)
+
+
+def test_the_images_healthcheck_reports_healthy(container):
+    """The image's own HEALTHCHECK, timings untouched: the first probe runs one interval after start."""
+    healthcheck = inspect(container.env, container.id, ".Config.Healthcheck")
+    deadline = time.monotonic() + healthcheck["Interval"] / 1e9 + healthcheck["Timeout"] / 1e9 + 30
+    while (health := inspect(container.env, container.id, ".State.Health"))["Status"] != "healthy":
+        assert health["Status"] == "starting" and time.monotonic() < deadline, health
+        time.sleep(1)
+
+    assert "/healthz" in " ".join(healthcheck["Test"])
+    assert health["Log"][-1]["ExitCode"] == 0
+
+
+def test_docker_stop_ends_the_container_cleanly_within_the_stop_timeout(container):
+    started = time.monotonic()
+    docker(container.env, "stop", container.id)
+    stopped_in = time.monotonic() - started
+    # The README's `docker run --rm` exits with the container's exit code.
+    exit_code = container.process.wait(timeout=30)
+
+    assert exit_code == 0, container.log()
+    assert stopped_in < STOP_TIMEOUT_SECONDS
+    assert "Shutting down: Master" in container.log()
+    record("docker stop took", f"{stopped_in:.1f} s")
+
+
+def compose_env(docker_env, **overrides):
+    env = {key: value for key, value in docker_env.items() if not key.startswith(("DJANGO_", "DATABASE_"))}
+    return {**env, **overrides}
+
+
+def test_compose_config_accepts_compose_yaml_with_the_secret_key_from_env(built_project, docker_env):
+    env_file_key = re.search(r"^DJANGO_SECRET_KEY=(.+)$", (built_project / ".env").read_text(), re.MULTILINE).group(1)
+
+    result = docker(compose_env(docker_env), "compose", "config", cwd=built_project)
+    services = yaml.safe_load(result.stdout)["services"]
+
+    assert services["web"]["environment"]["DJANGO_SECRET_KEY"] == env_file_key
+    assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://app:local-only@db:5432/")
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_compose_without_a_secret_key_stops_with_a_message_saying_where_to_set_it(built_project, docker_env, tmp_path):
+    project = tmp_path / built_project.name
+    shutil.copytree(built_project, project, ignore=shutil.ignore_patterns(".env"))
+
+    result = docker(compose_env(docker_env), "compose", "config", check=False, cwd=project)
+
+    assert result.returncode != 0
+    assert "set DJANGO_SECRET_KEY in .env or the shell" in result.stderr
+
+
+def test_the_readme_compose_commands_run_migrations_web_and_postgresql(base_images, app_image, built_project, docker_env, tmp_path):
+    up_line, down_line = readme_commands(built_project, "Docker")[-2:]
+    assert (up_line, down_line) == ("docker compose up --build", "docker compose down")
+    port = free_port()
+    env = compose_env(docker_env, WEB_PORT=str(port))
+    log_path = tmp_path / "compose-up.log"
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(["bash", "-c", up_line], cwd=built_project, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http_200(port, "/readyz", timeout=180, process=up)
+        page = http_get(port, "/", {"Host": "localhost"})
+    finally:
+        down = subprocess.run(["bash", "-c", down_line], cwd=built_project, env=env, capture_output=True, text=True, timeout=120)
+        up_exit = up.wait(timeout=60)
+    output = log_path.read_text(errors="replace")
+
+    assert page[0] == 200, output
+    assert "Applying auth.0001_initial... OK" in output
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert up_exit == 0, output
+    assert docker(env, "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={built_project.name}").stdout == ""
