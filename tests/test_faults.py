@@ -231,5 +231,7 @@ def test_slow_clients_sending_headers_byte_by_byte_for_30_s_do_not_stop_others_b
     report("slow clients", load, f", {len(load.failures())} failed, slowest {slowest:.2f} s, while {slow_clients} clients trickled headers for {trickle_seconds} s")
     assert load.failures() == []
     assert len(load.outcomes) > 300
-    assert slowest < 1
+    # Stuck behind a trickling client, a request would wait the full 30 s;
+    # 2 s leaves room for a busy shared machine.
+    assert slowest < 2
     assert statuses == [b"HTTP/1.1 200 OK"] * slow_clients  # and the slow clients are served in the end
