@@ -4,6 +4,7 @@ runner like Heroku's own): the release process migrates PostgreSQL, web
 serves on $PORT and stops cleanly on SIGTERM. Also app.json's CI script."""
 
 import json
+import os
 import re
 import secrets
 import signal
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.deploy import clean_environment, git_checkout, new_database, python_of_version, readme_commands, shell
+from support.deploy import clean_environment, git_checkout, new_database, python_of_version, readme_commands, shell, tls_on
 from support.network import free_port, http_get, wait_for_http_200
 
 pytestmark = pytest.mark.slow
@@ -47,13 +48,18 @@ def heroku_config_vars(project_dir):
 
 @pytest.fixture(scope="module")
 def dyno_env(heroku_build, default_project, postgres_url):
-    """A dyno's environment: the README's config vars, the add-on's DATABASE_URL."""
+    """A dyno's environment: the README's config vars, the add-on's DATABASE_URL
+    (a new database, on a server that speaks TLS as Heroku Postgres does)."""
     _, venv_dir, _ = heroku_build
     config = heroku_config_vars(default_project)
-    # The throwaway cluster speaks no TLS; Heroku Postgres requires it, hence the README's true.
-    assert config.pop("DATABASE_SSL_REQUIRE") == "true"
-    database_url = new_database(postgres_url, venv_dir / "bin" / "python")
-    return clean_environment(venv_dir, **config, DATABASE_URL=database_url, DYNO="web.1")
+    python = venv_dir / "bin" / "python"
+    database_url = new_database(postgres_url, python)
+    if os.environ.get("TEST_DATABASE_URL"):
+        # A server of someone else's, which this cannot give TLS.
+        yield clean_environment(venv_dir, **{**config, "DATABASE_SSL_REQUIRE": "false"}, DATABASE_URL=database_url, DYNO="web.1")
+        return
+    with tls_on(postgres_url, python):
+        yield clean_environment(venv_dir, **config, DATABASE_URL=database_url, DYNO="web.1")
 
 
 def honcho(*args):
@@ -98,6 +104,18 @@ def test_the_release_process_migrates_postgresql_through_database_url(heroku_bui
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Applying auth.0001_initial... OK" in result.stdout
     assert "release.1 stopped (rc=0)" in result.stdout
+
+
+def test_with_the_readmes_config_vars_the_dyno_reaches_postgresql_over_tls_only(heroku_build, dyno_env):
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("TEST_DATABASE_URL names a server these tests cannot give TLS")
+    checkout, _, _ = heroku_build
+    code = "from django.db import connection; connection.ensure_connection(); print(connection.connection.info.pgconn.ssl_in_use)"
+
+    result = shell(f'python manage.py shell -c "{code}"', checkout, dyno_env)
+
+    assert dyno_env["DATABASE_SSL_REQUIRE"] == "true"
+    assert result.stdout.strip().splitlines()[-1] == "True"
 
 
 def test_the_web_process_serves_on_port_then_stops_cleanly_on_sigterm(heroku_build, dyno_env, tmp_path):

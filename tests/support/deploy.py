@@ -8,8 +8,10 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,31 @@ def new_database(server_url, python):
         check=True, capture_output=True, timeout=60,
     )
     return urllib.parse.urlsplit(server_url)._replace(path=f"/{name}").geturl()
+
+
+@contextmanager
+def tls_on(server_url, python):
+    """TLS on the throwaway PostgreSQL server of `server_url`, with a
+    self-signed certificate, as Heroku Postgres has it (sslmode=require
+    checks encryption, not the certificate); off again afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="template-tests-tls-"))
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    key.chmod(0o600)
+    if os.geteuid() == 0:  # the server runs as postgres
+        for path in (directory, cert, key):
+            shutil.chown(path, "postgres", "postgres")
+
+    def configure(*statements):
+        code = "import sys, psycopg\nwith psycopg.connect(sys.argv[1], autocommit=True) as c:\n    for s in sys.argv[2:]: c.execute(s)"
+        subprocess.run([str(python), "-c", code, server_url, *statements, "SELECT pg_reload_conf()"], check=True, capture_output=True, timeout=60)
+
+    configure(f"ALTER SYSTEM SET ssl_cert_file = '{cert}'", f"ALTER SYSTEM SET ssl_key_file = '{key}'", "ALTER SYSTEM SET ssl = on")
+    try:
+        yield
+    finally:
+        configure("ALTER SYSTEM RESET ssl", "ALTER SYSTEM RESET ssl_cert_file", "ALTER SYSTEM RESET ssl_key_file")
+        shutil.rmtree(directory, ignore_errors=True)
