@@ -5,6 +5,7 @@ start commands run for real in a clean checkout and venv."""
 import base64
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -15,6 +16,7 @@ from support.deploy import (
     git_checkout,
     new_database,
     python_of_version,
+    readme_commands,
     schema,
     shell,
 )
@@ -24,9 +26,37 @@ from support.project import running_server
 RENDER_SCHEMA_URL = "https://render.com/schema/render.yaml.json"
 
 
+# Each deploy command of the generated README, and the test that runs it.
+# Heroku's CLI lines act on Heroku itself; the tests run what they set up
+# (the config vars, the build, the Procfile) instead.
+README_DEPLOY_COMMANDS = {
+    "Docker": [
+        (r"docker build -t my_service \.", "test_docker.py: app_image"),
+        (r"export (DJANGO_SECRET_KEY|DJANGO_ALLOWED_HOSTS|DATABASE_URL)=.*", "test_docker.py: readme_env"),
+        (r"docker run .* python manage.py migrate --noinput", "test_docker.py: migrated"),
+        (r"docker run --rm -p 8000:8000 .* my_service", "test_docker.py: container"),
+        (r"docker compose up --build|docker compose down", "test_docker.py: test_the_readme_compose_commands_..."),
+    ],
+    "Heroku": [
+        (r"heroku config:set .*", "test_procfile.py: heroku_config_vars"),
+        (r"heroku create|heroku addons:create heroku-postgresql|git push heroku main", "Heroku only"),
+    ],
+    "Render": [],
+}
+
+
 def render_web_service(project_dir):
     blueprint = yaml.safe_load((project_dir / "render.yaml").read_text())
     return blueprint, next(service for service in blueprint["services"] if service["type"] == "web")
+
+
+@pytest.mark.parametrize("target", README_DEPLOY_COMMANDS)
+def test_every_deploy_command_in_the_readme_is_one_the_tests_run(default_project, target):
+    """A command added to the README without a test to run it fails here."""
+    patterns = [pattern for pattern, _ in README_DEPLOY_COMMANDS[target]]
+    unknown = [command for command in readme_commands(default_project, target) if not any(re.fullmatch(p, command) for p in patterns)]
+
+    assert unknown == []
 
 
 def test_app_json_is_valid_against_herokus_schema(default_project):
