@@ -4,6 +4,8 @@ command serves it, static files included."""
 
 import gzip
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +35,17 @@ def hashed_static_path(project_dir, name):
 
 def test_the_generated_test_suite_passes(default_project, project_python):
     result = subprocess.run([str(project_python), "-m", "pytest", "-q"], cwd=default_project, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+def test_the_generated_test_suite_passes_on_a_fresh_clone_with_no_env_file(default_project, project_python, tmp_path):
+    clone = tmp_path / "clone"
+    shutil.copytree(default_project, clone, ignore=shutil.ignore_patterns(".env", "db.sqlite3", "staticfiles"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_"))}
+
+    result = subprocess.run([str(project_python), "-m", "pytest", "-q"], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
