@@ -11,7 +11,6 @@ package registries (Debian's apt, PyPI, npm) are reachable.  So this module:
 * builds, with ``debootstrap`` and the machine's own CPython builds, a local
   image tagged exactly like the official one (``python:3.13-slim``), so the
   generated Dockerfile's ``FROM python:3.13-slim`` is used unchanged;
-* waits for an HTTP URL on loopback to answer 200.
 
 Needs root, and the Debian packages ``docker.io`` and ``debootstrap``.
 Typical use::
@@ -19,9 +18,9 @@ Typical use::
     with DockerEngine() as engine:
         ensure_python_base_image(engine, "3.13", cache_dir)
         engine.run_docker("build", "--progress=plain", "-t", "app", context_dir)
-        port = free_tcp_port()
+        port = free_port()  # support.network
         engine.run_docker("run", "-d", "-p", f"127.0.0.1:{port}:8000", "app")
-        wait_for_http_ok(f"http://127.0.0.1:{port}/")
+        wait_for_http_200(port, "/")
 
 Containers, build steps included, use the engine's default bridge network,
 which the engine NATs out through the host; that reaches PyPI and Debian's
@@ -37,16 +36,13 @@ Dockerfile under test must not use what came later: a ``# syntax=`` line
 from __future__ import annotations
 
 import fnmatch
-import http.client
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 # Debian's docker.io ships its own client, matched to its 20.10 engine.  The
@@ -382,27 +378,3 @@ def _run(*command: str, env: dict | None = None) -> None:
             f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
         )
 
-
-def free_tcp_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_http_ok(url: str, timeout: float = 60) -> bytes:
-    """Poll ``url`` until it answers 200; return the body.  Raise after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    # No proxy, whatever the environment says: the server is on loopback.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    last_error: object = None
-    while time.monotonic() < deadline:
-        try:
-            with opener.open(url, timeout=5) as response:
-                if response.status == 200:
-                    return response.read()
-                last_error = f"HTTP {response.status}"
-        except (OSError, http.client.HTTPException) as error:
-            last_error = error  # not listening yet (refused, reset), or an error status
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer 200 within {timeout}s; last: {last_error}")
