@@ -1,0 +1,141 @@
+"""Load every server's views in interleaved rounds and keep the median of each.
+
+All servers are started first and stay up (idle ones cost nothing), then
+each round loads every server and view once, in turn. On a shared machine
+a burst of someone else's work then spoils one sample of several servers,
+not every sample of one, and the median over rounds discards it.
+"""
+
+import statistics
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog import STATIC_VIEW, VIEW_PATHS, Entry
+from load import LoadResult, LoadSettings, run_wrk
+from procmem import PeakMemory
+from project import BakedProject
+from servers import RunningServer, ServerSpec, http_get
+
+# What a browser sends; WhiteNoise and nginx then pick the .br file.
+STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
+
+# One short burst before measuring, so every worker has imported and
+# initialised Django's URL resolver, templates etc. before the clock runs.
+WARMUP = LoadSettings(duration_seconds=1)
+
+
+@dataclass
+class ServerUnderTest:
+    entry: Entry
+    server: RunningServer
+    requests: dict  # view -> (path, request headers)
+    static_headers: dict = field(default_factory=dict)
+    worker_peak_rss_kib: dict = field(default_factory=dict)  # pid -> KiB, recycled workers included
+
+
+@dataclass
+class Measurements:
+    rows: list[dict]
+    static_headers: dict  # role -> response headers of the static file
+    worker_rss_mib: dict  # server name -> peak RSS of each worker
+
+
+def view_request(project: BakedProject, view: str) -> tuple[str, dict]:
+    if view == STATIC_VIEW:
+        return project.big_css_url, STATIC_REQUEST_HEADERS
+    return VIEW_PATHS[view], {}
+
+
+def require_200(server: RunningServer, path: str, headers: dict) -> dict:
+    """The response headers, after making sure the URL is a plain 200 (wrk would count a redirect as a success)."""
+    status, response_headers = http_get(server.port, path, headers)
+    if status != 200:
+        raise RuntimeError(f"{server.spec.name}: GET {path} answered {status}, not 200; see {server.log_path}")
+    return response_headers
+
+
+def check_and_warm(entry: Entry, server: RunningServer, project: BakedProject) -> ServerUnderTest:
+    target = ServerUnderTest(entry, server, {view: view_request(project, view) for view in entry.views})
+    for view, (path, headers) in target.requests.items():
+        response_headers = require_200(server, path, headers)
+        if view == STATIC_VIEW:
+            target.static_headers = response_headers
+    first_path, first_headers = target.requests[entry.views[0]]
+    run_wrk(server.port, first_path, WARMUP, first_headers)
+    return target
+
+
+def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
+    path, headers = target.requests[view]
+    with PeakMemory(target.server.pid) as memory:
+        result = run_wrk(target.server.port, path, load, headers)
+    for pid, kib in memory.peak_rss_by_pid.items():
+        if pid != target.server.pid:
+            target.worker_peak_rss_kib[pid] = max(target.worker_peak_rss_kib.get(pid, 0), kib)
+    print_sample(target.entry.spec.name, view, result, memory)
+    return {
+        "server": target.entry.spec.name, "role": target.entry.role, "view": view, "note": target.entry.note,
+        "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
+        "errors": result.errors, "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
+    }
+
+
+def print_sample(name: str, view: str, result: LoadResult, memory: PeakMemory) -> None:
+    print(f"  {name[:48]:48} {view:6} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  peak RSS {memory.peak_rss_kib / 1024:.0f} MiB", flush=True)
+
+
+def median_rows(samples: list[dict]) -> list[dict]:
+    """One row per server and view, in first-seen order: medians over rounds, total errors, peak memory."""
+    grouped: dict[tuple, list[dict]] = {}
+    for sample in samples:
+        grouped.setdefault((sample["server"], sample["view"]), []).append(sample)
+    return [
+        {
+            "server": server, "role": rounds[0]["role"], "view": view,
+            "requests_per_second": round(statistics.median(r["requests_per_second"] for r in rounds), 1),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
+            "errors": sum(r["errors"] for r in rounds),
+            "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rounds), 1),
+            "peak_pss_mib": round(max(r["peak_pss_mib"] for r in rounds), 1),
+            "rounds_rps": [round(r["requests_per_second"]) for r in rounds],
+            "note": rounds[0]["note"],
+        }
+        for (server, view), rounds in grouped.items()
+    ]
+
+
+def measure_all(entries: list[Entry], project: BakedProject, load: LoadSettings, rounds: int, log_dir: Path) -> Measurements:
+    samples = []
+    with ExitStack() as running:
+        print("Starting every server ...", flush=True)
+        targets = [check_and_warm(entry, running.enter_context(RunningServer(entry.spec, log_dir)), project) for entry in entries]
+        for round_number in range(1, rounds + 1):
+            print(f"Round {round_number} of {rounds}: {load.describe()} per server and view", flush=True)
+            samples += [load_view(target, view, load) for target in targets for view in target.entry.views]
+    return Measurements(
+        rows=median_rows(samples),
+        static_headers={target.entry.role: target.static_headers for target in targets if target.static_headers},
+        worker_rss_mib={
+            target.entry.spec.name: [round(target.worker_peak_rss_kib[pid] / 1024, 1) for pid in sorted(target.worker_peak_rss_kib)]
+            for target in targets
+        },
+    )
+
+
+def cold_start_seconds(spec: ServerSpec, log_dir: Path, repeats: int) -> list[float]:
+    """Spawn-to-first-200 on the ready path, `repeats` times in a row."""
+    samples = []
+    for _ in range(repeats):
+        server = RunningServer(spec, log_dir).start()
+        try:
+            samples.append(round(server.wait_until_ready(), 3))
+        finally:
+            server.stop()
+    return samples
+
+
+def median(samples: list[float]) -> float:
+    return round(statistics.median(samples), 3)

@@ -1,0 +1,100 @@
+"""Memory of a server's whole process tree (master + workers), read from /proc.
+
+RSS counts pages shared between a preloading master and its forked workers
+once per process, so the sum overstates real use; PSS splits shared pages
+between the processes sharing them, so its sum is what the tree really
+costs. Both are reported: RSS because it is what people compare, PSS
+because it is what tells preload_app's savings apart.
+"""
+
+import threading
+from pathlib import Path
+
+SAMPLE_INTERVAL_SECONDS = 0.25
+
+
+def parent_pid(stat_line: str) -> int:
+    # /proc/PID/stat is "pid (comm) state ppid ...", and comm may hold spaces.
+    return int(stat_line.rsplit(")", 1)[1].split()[1])
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), or None if it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def children_by_parent() -> dict[int, list[int]]:
+    # This kernel has no /proc/PID/task/TID/children, so scan every process.
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            children.setdefault(parent_pid(stat.read_text()), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass  # the process exited while we looked
+    return children
+
+
+def process_tree(root_pid: int) -> list[int]:
+    children = children_by_parent()
+    tree, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending += children.get(pid, [])
+    return tree
+
+
+def memory_kib(pid: int, field: str, source: str) -> int:
+    """A "Field:   123 kB" line from /proc/PID/<source>; 0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    return memory_kib(pid, "VmRSS", "status")
+
+
+def pss_kib(pid: int) -> int:
+    return memory_kib(pid, "Pss", "smaps_rollup")
+
+
+class PeakMemory:
+    """Samples a process tree in a background thread until stopped; keeps the peaks."""
+
+    def __init__(self, root_pid: int):
+        self.root_pid = root_pid
+        self.peak_rss_kib = 0
+        self.peak_pss_kib = 0
+        self.peak_rss_by_pid: dict[int, int] = {}
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stopped.set()
+        self._thread.join()
+
+    def _sample_until_stopped(self):
+        while True:
+            self.sample()
+            if self._stopped.wait(SAMPLE_INTERVAL_SECONDS):
+                return
+
+    def sample(self) -> None:
+        pids = process_tree(self.root_pid)
+        rss = {pid: rss_kib(pid) for pid in pids}
+        self.peak_rss_kib = max(self.peak_rss_kib, sum(rss.values()))
+        self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(pid) for pid in pids))
+        for pid, kib in rss.items():
+            self.peak_rss_by_pid[pid] = max(self.peak_rss_by_pid.get(pid, 0), kib)

@@ -1,0 +1,152 @@
+"""Turn measured rows into ratios, target checks, a Markdown report and JSON."""
+
+from catalog import (
+    CEILING, GRANIAN, HAND_TUNED, OURS, OURS_NAME, STATIC_CEILING, STATIC_MIDDLEWARE, STATIC_VIEW, STATIC_WRAPPED, STATIC_WRAPPED_NO_ACCESS_LOG,
+)
+
+# The issue's targets for our defaults.
+MIN_VS_HAND_TUNED = 1.0  # JSON and CPU views, against the best of servers 2-5
+MIN_IO_VS_GRANIAN = 0.9
+MAX_IO_P99_MS = 100.0
+MIN_STATIC_VS_MIDDLEWARE = 1.5
+MAX_COLD_START_SECONDS = 0.6
+
+COMPARED_STATIC_HEADERS = ("Content-Encoding", "Cache-Control", "Content-Type", "Vary")
+
+TABLE_COLUMNS = (
+    ("server", "server"), ("view", "view"), ("requests_per_second", "req/s"), ("rounds_rps", "req/s per round"), ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"), ("errors", "errors"), ("peak_rss_mib", "peak RSS MiB"), ("peak_pss_mib", "peak PSS MiB"),
+)
+
+
+def best_row(rows: list[dict], role: str, view: str) -> dict | None:
+    candidates = [row for row in rows if row["role"] == role and row["view"] == view]
+    return max(candidates, key=lambda row: row["requests_per_second"], default=None)
+
+
+def ratio(numerator: dict | None, denominator: dict | None) -> float | None:
+    if not numerator or not denominator or not denominator["requests_per_second"]:
+        return None
+    return round(numerator["requests_per_second"] / denominator["requests_per_second"], 2)
+
+
+def comparison(view: str, server: dict | None, against: str, reference: dict | None) -> dict | None:
+    if not server or not reference:
+        return None
+    return {"view": view, "server": server["server"], "against": against, "reference": reference["server"], "ratio": ratio(server, reference)}
+
+
+def comparisons(rows: list[dict]) -> list[dict]:
+    """Our defaults against each reference the issue names, per view; and the static candidates against the middleware."""
+    found = []
+    for view in ("json", "cpu", "io"):
+        ours = best_row(rows, OURS, view)
+        found += [
+            comparison(view, ours, "best hand-tuned gunicorn (2-5)", best_row(rows, HAND_TUNED, view)),
+            comparison(view, ours, "granian", best_row(rows, GRANIAN, view)),
+            comparison(view, ours, "raw WSGI ceiling", best_row(rows, CEILING, view)),
+        ]
+    middleware = best_row(rows, STATIC_MIDDLEWARE, STATIC_VIEW)
+    for role in (OURS, STATIC_WRAPPED, STATIC_WRAPPED_NO_ACCESS_LOG):
+        found.append(comparison(STATIC_VIEW, best_row(rows, role, STATIC_VIEW), "WhiteNoise as middleware", middleware))
+    found.append(comparison(STATIC_VIEW, best_row(rows, OURS, STATIC_VIEW), "nginx ceiling", best_row(rows, STATIC_CEILING, STATIC_VIEW)))
+    return [item for item in found if item]
+
+
+def ours_ratio(found: list[dict], view: str, against: str) -> float | None:
+    return next((item["ratio"] for item in found if item["view"] == view and item["against"] == against and item["server"] == OURS_NAME), None)
+
+
+def target_checks(rows: list[dict], found: list[dict], cold_start_median: float) -> list[dict]:
+    ours_io = best_row(rows, OURS, "io")
+    checks = [
+        ("JSON: ours / best hand-tuned", ours_ratio(found, "json", "best hand-tuned gunicorn (2-5)"), ">=", MIN_VS_HAND_TUNED),
+        ("CPU: ours / best hand-tuned", ours_ratio(found, "cpu", "best hand-tuned gunicorn (2-5)"), ">=", MIN_VS_HAND_TUNED),
+        ("I/O: ours / granian", ours_ratio(found, "io", "granian"), ">=", MIN_IO_VS_GRANIAN),
+        ("I/O: ours p99 ms", ours_io["p99_ms"] if ours_io else None, "<=", MAX_IO_P99_MS),
+        ("static: ours / WhiteNoise middleware", ours_ratio(found, STATIC_VIEW, "WhiteNoise as middleware"), ">=", MIN_STATIC_VS_MIDDLEWARE),
+        ("cold start s (median)", cold_start_median, "<=", MAX_COLD_START_SECONDS),
+    ]
+    return [
+        {"target": name, "measured": value, "needs": f"{op} {limit}",
+         "met": value is not None and (value >= limit if op == ">=" else value <= limit)}
+        for name, value, op, limit in checks
+    ]
+
+
+def header_comparison(headers_a: dict, headers_b: dict) -> dict:
+    """Whether two static responses carry the same headers: the issue's four, then every other one."""
+    # Date, Last-Modified and ETag differ by when and where the file was collected;
+    # Connection says whether the worker class keeps connections alive, not how static files are served.
+    ignored = {"date", "last-modified", "etag", "connection"}
+
+    def normalised(headers):
+        return {name.lower(): value for name, value in headers.items() if name.lower() not in ignored}
+    a, b = normalised(headers_a), normalised(headers_b)
+    compared = {name: {"a": a.get(name.lower()), "b": b.get(name.lower())} for name in COMPARED_STATIC_HEADERS}
+    other_differences = {name: {"a": a.get(name), "b": b.get(name)} for name in sorted(a.keys() | b.keys()) if a.get(name) != b.get(name)}
+    return {
+        "compared": compared,
+        "compared_identical": all(pair["a"] == pair["b"] for pair in compared.values()),
+        "all_differences": other_differences,
+    }
+
+
+def markdown_table(header: list[str], body: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def rows_table(rows: list[dict]) -> str:
+    return markdown_table([title for _, title in TABLE_COLUMNS], [[row[key] for key, _ in TABLE_COLUMNS] for row in rows])
+
+
+def header_section(title: str, comparison: dict) -> list[str]:
+    verdict = "identical" if comparison["compared_identical"] else "DIFFERENT"
+    others = "all other headers identical too" if not comparison["all_differences"] else "other headers differ"
+    lines = [f"### {title}: {', '.join(COMPARED_STATIC_HEADERS)} {verdict}; {others}", ""]
+    lines.append(markdown_table(["header", "a", "b"], [[name, pair["a"], pair["b"]] for name, pair in comparison["compared"].items()]))
+    if comparison["all_differences"]:
+        lines += ["", "Every header that differs (Date, Last-Modified, ETag and Connection left out):", ""]
+        lines.append(markdown_table(["header", "a", "b"], [[name, pair["a"], pair["b"]] for name, pair in comparison["all_differences"].items()]))
+    return lines + [""]
+
+
+def markdown_report(results: dict) -> str:
+    meta = results["meta"]
+    lines = [
+        "# Gunicorn defaults benchmark",
+        "",
+        f"{meta['date']} · {meta['machine']} · template {meta['template']} · `{meta['load']}` on loopback, "
+        f"servers side by side in one run. CPU view: {meta['cpu_loops']} loops ≈ 5 ms; I/O view sleeps 50 ms. "
+        f"Static: `{meta['static_url']}` (bytes: {meta['static_bytes']}) with `Accept-Encoding: gzip, br`. "
+        f"Whole run: {meta['runtime_seconds']} s. Load average (1 min) before/after: "
+        f"{meta['load_average_1min']['before']:.1f}/{meta['load_average_1min']['after']:.1f} on {meta['machine'].split()[0]} CPUs.",
+        "",
+        rows_table(results["rows"]),
+        "",
+        "req/s, p50 and p99 are medians over the rounds; errors (non-2xx responses plus socket errors) are summed over them. RSS is summed over master and workers, so pages a "
+        "preloading master shares with its workers count once per process; PSS splits them and is the real total.",
+        "",
+        "## Ratios (req/s of server / req/s of reference)",
+        "",
+        markdown_table(["view", "server", "against", "reference", "ratio"],
+                       [[c["view"], c["server"], c["against"], c["reference"], c["ratio"]] for c in results["comparisons"]]),
+        "",
+        "## Targets",
+        "",
+        markdown_table(["target", "measured", "needs", "met"],
+                       [[t["target"], t["measured"], t["needs"], "yes" if t["met"] else "**no**"] for t in results["targets"]]),
+        "",
+        f"Cold start (spawn to first 200 on /healthz, our defaults): median {results['cold_start']['median_seconds']} s "
+        f"of {results['cold_start']['samples_seconds']}.",
+        "",
+        f"Per-worker peak RSS, our defaults (MiB, recycled workers included): {results['ours_worker_rss_mib']}.",
+        "",
+        "## Static response headers",
+        "",
+    ]
+    lines += header_section("ours (a) vs WhiteNoise middleware (b)", results["static_headers"]["ours_vs_middleware"])
+    lines += header_section("WhiteNoise wrapping WSGI (a) vs WhiteNoise middleware (b)", results["static_headers"]["wrapped_vs_middleware"])
+    return "\n".join(lines)

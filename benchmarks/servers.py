@@ -1,0 +1,121 @@
+"""Start a server on a free loopback port, wait until it answers, stop it by PID."""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from procmem import process_tree, start_time
+
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+POLL_INTERVAL_SECONDS = 0.005
+
+# Production sets SECURE_SSL_REDIRECT: say the request came over HTTPS, as a
+# TLS-terminating proxy would (gunicorn trusts the header from 127.0.0.1).
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    argv: list[str]
+    env: dict
+    cwd: Path
+    port: int  # the argv (or the config it names) binds HOST:port
+    ready_path: str = "/healthz"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def http_get(port: int, path: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, dict]:
+    """Status and headers of one GET (redirects are not followed: a 301 is an answer, not a success)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={**PROXY_HEADERS, **(headers or {})})
+        response = connection.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders())
+    finally:
+        connection.close()
+
+
+def answers_ok(port: int, path: str) -> bool:
+    try:
+        return http_get(port, path, timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+class RunningServer:
+    """A server process for the duration of a `with` block; output goes to a log file."""
+
+    def __init__(self, spec: ServerSpec, log_dir: Path):
+        self.spec = spec
+        self.port = spec.port
+        self.log_path = log_dir / f"{spec.name.replace(' ', '_').replace('/', '_')}-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> "RunningServer":
+        env = {**self.spec.env, "PORT": str(self.port)}
+        with open(self.log_path, "ab") as log:
+            self.started_at = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.spec.argv, cwd=self.spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def wait_until_ready(self) -> float:
+        """Seconds from spawning the process to the first 200 on the ready path."""
+        deadline = self.started_at + STARTUP_TIMEOUT_SECONDS
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited with {self.process.returncode}; see {self.log_path}")
+            if answers_ok(self.port, self.spec.ready_path):
+                return time.perf_counter() - self.started_at
+            time.sleep(POLL_INTERVAL_SECONDS)
+        raise RuntimeError(f"{self.spec.name} did not answer {self.spec.ready_path} within {STARTUP_TIMEOUT_SECONDS}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        workers = {pid: start_time(pid) for pid in process_tree(self.pid)[1:]}
+        # SIGINT is the quick shutdown for gunicorn, granian and nginx alike:
+        # nothing is in flight once the load generator has stopped.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        # Workers normally exit with their master; make sure none outlives it
+        # (the start time tells a leftover worker from a new process given its PID).
+        for pid, started in workers.items():
+            if started is not None and start_time(pid) == started:
+                os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> "RunningServer":
+        self.start()
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
