@@ -204,9 +204,10 @@ def test_readiness_answers_503_while_postgresql_is_down_and_recovers_while_liven
 
 
 def test_slow_clients_sending_headers_byte_by_byte_for_30_s_do_not_stop_others_being_served(start):
-    # Sixteen of them: as many as a worker has threads, so that a worker type
-    # with a process per request (gunicorn's default, sync) would be stuck
-    # with two workers, while gthread only parks a thread for each.
+    # Sixteen of them: more than one worker has threads, and far more than
+    # the workers a process-per-request worker type (gunicorn's default,
+    # sync) would have, which would be stuck; gthread only parks a thread
+    # for each, spread over the workers.
     slow_clients, trickle_seconds = 16, 30
     head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
 

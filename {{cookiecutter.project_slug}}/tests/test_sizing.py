@@ -187,8 +187,8 @@ def test_a_memory_limit_on_a_parent_cgroup_applies(tmp_path):
 # --- Workers ----------------------------------------------------------------
 
 
-def test_the_default_formula_is_one_worker_per_cpu_and_at_least_two():
-    assert [workers_for_cpus(cpus) for cpus in (1, 2, 3, 8)] == [2, 2, 3, 8]
+def test_the_default_formula_is_one_worker_per_cpu_plus_one():
+    assert [workers_for_cpus(cpus) for cpus in (1, 2, 3, 8)] == [2, 3, 4, 9]
 
 
 @pytest.mark.parametrize("cpus", [1, 2, 4, 64])
@@ -210,8 +210,8 @@ def test_web_concurrency_may_have_surrounding_whitespace():
     [
         ({"memory.max": str(256 * MIB)}, 1),  # (256 - 32) // 128
         ({"memory.max": str(512 * MIB)}, 3),  # (512 - 32) // 128
-        ({"memory.max": "max"}, 8),
-        ({"memory/memory.limit_in_bytes": V1_UNLIMITED}, 8),
+        ({"memory.max": "max"}, 9),
+        ({"memory/memory.limit_in_bytes": V1_UNLIMITED}, 9),
     ],
     ids=["v2-256MiB", "v2-512MiB", "v2-max", "v1-huge"],
 )
@@ -224,8 +224,8 @@ def test_a_memory_limit_too_small_for_one_worker_still_gives_one():
     assert worker_count({}, cpus=8, memory_limit=16 * MIB) == 1
 
 
-def test_plenty_of_memory_does_not_add_workers_beyond_the_cpus():
-    assert worker_count({}, cpus=4, memory_limit=64 * 1024 * MIB) == 4
+def test_plenty_of_memory_does_not_add_workers_beyond_the_cpu_formula():
+    assert worker_count({}, cpus=4, memory_limit=64 * 1024 * MIB) == 5
 
 
 def test_gunicorn_worker_memory_mb_changes_the_budget_per_worker():
@@ -238,7 +238,7 @@ def test_gunicorn_worker_memory_mb_changes_the_budget_per_worker():
 
 
 def test_threads_default_to_the_named_constant():
-    assert thread_count({}) == DEFAULT_THREADS == 16
+    assert thread_count({}) == DEFAULT_THREADS == 12
 
 
 def test_gunicorn_threads_sets_the_threads():
