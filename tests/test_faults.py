@@ -17,7 +17,7 @@ import time
 
 import pytest
 from support.load import VIA_HTTPS, Load, request
-from support.processes import child_pids, pid_serving, wait_for_workers
+from support.processes import pid_serving, wait_for_workers
 from support.project import procfile_command, production_env, run, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]

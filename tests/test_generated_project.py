@@ -12,12 +12,11 @@ from pathlib import Path
 
 import brotli
 import pytest
+from support.load import VIA_HTTPS
 from support.network import http_get
 from support.project import procfile_command, production_env, run, running_server
 
 pytestmark = pytest.mark.slow
-# As the platform's TLS-terminating router sends them.
-VIA_HTTPS = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")

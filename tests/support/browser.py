@@ -7,7 +7,6 @@ ended by a NUL byte) from its fd 3 and writes replies and events to fd 4.
 import fcntl
 import json
 import os
-import queue
 import shutil
 import subprocess
 import threading

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .project import PROJECT_VARIABLES
+from .project import environment_without_project_variables
 
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
 
@@ -67,7 +67,7 @@ def python_of_version(version):
 def clean_environment(venv_dir=None, **overrides):
     """The environment of a fresh build or dyno: none of this machine's
     project or Django variables, the venv (if any) first on PATH."""
-    env = {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES and not key.startswith("DJANGO_")}
+    env = environment_without_project_variables()
     env.pop("VIRTUAL_ENV", None)
     if venv_dir is not None:
         env["PATH"] = f"{Path(venv_dir) / 'bin'}{os.pathsep}{env.get('PATH', '')}"

@@ -27,12 +27,14 @@ def make_virtualenv(path, *pip_args):
     return python
 
 
+def environment_without_project_variables():
+    """This process's environment, less what would change a baked project's behaviour."""
+    return {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES and not key.startswith("DJANGO_")}
+
+
 def production_env(venv_python, **overrides):
     """The environment of a production server: DEBUG off, a strong key, the venv first on PATH."""
-    env = {
-        key: value for key, value in os.environ.items()
-        if key not in PROJECT_VARIABLES and not key.startswith("DJANGO_")
-    }
+    env = environment_without_project_variables()
     env.update(
         PATH=f"{Path(venv_python).parent}{os.pathsep}{env.get('PATH', '')}",
         DJANGO_DEBUG="false",
