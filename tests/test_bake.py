@@ -18,9 +18,13 @@ DEPLOY_FILES = {
 DJANGO_TEMPLATES = re.compile(r"^templates/.*\.html$")
 
 
+# What running the baked project adds to it (other tests share the project), not what baking wrote.
+MADE_BY_RUNNING = {".venv", "__pycache__", "staticfiles", "db.sqlite3"}
+
+
 def project_files(project_dir):
     for path in sorted(project_dir.rglob("*")):
-        if path.is_file() and ".venv" not in path.parts:
+        if path.is_file() and not MADE_BY_RUNNING & set(path.relative_to(project_dir).parts):
             yield path.relative_to(project_dir).as_posix(), path.read_text()
 
 
