@@ -3,7 +3,6 @@ Django's deploy checks are clean, and gunicorn started by the Procfile's
 command serves it, static files included."""
 
 import gzip
-import json
 import os
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import brotli
 import pytest
 from support.load import VIA_HTTPS
 from support.network import http_get
-from support.project import procfile_command, production_env, run, running_server
+from support.project import hashed_static_path, procfile_command, production_env, run, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +24,6 @@ def server(built_project, project_python, tmp_path_factory):
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with running_server(procfile_command(built_project, "web"), built_project, env, log) as server:
         yield server
-
-
-def hashed_static_path(project_dir, name):
-    manifest = json.loads((project_dir / "staticfiles" / "staticfiles.json").read_text())
-    return "/static/" + manifest["paths"][name]
 
 
 def test_the_generated_test_suite_passes(default_project, project_python):

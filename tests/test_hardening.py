@@ -14,7 +14,7 @@ import pytest
 from support.inotify import OpenWatch
 from support.load import VIA_HTTPS
 from support.network import http_get
-from support.project import procfile_command, production_env, run, running_server
+from support.project import hashed_static_path, procfile_command, production_env, run, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -181,6 +181,16 @@ def test_pages_over_https_carry_every_security_header(server, path):
     assert_security_headers(headers)
 
 
+def test_a_static_file_over_https_carries_the_security_headers_a_page_does(server, fault_project):
+    status, headers, _ = http_get(server.port, hashed_static_path(fault_project, "css/site.css"), VIA_HTTPS)
+
+    assert status == 200
+    assert headers["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+
+
 def test_plain_http_is_redirected_to_https_except_the_health_checks(server):
     status, headers, _ = http_get(server.port, "/admin/login/", {"Host": "localhost"})
 
@@ -247,3 +257,14 @@ def test_the_trusted_proxy_can_and_hsts_max_age_follows_the_environment(behind_p
 
     assert status == 200
     assert headers["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"
+
+
+def test_static_files_too_are_served_over_https_only_to_the_trusted_proxy(behind_proxy, fault_project):
+    path = hashed_static_path(fault_project, "css/site.css")
+
+    direct_status, direct_headers = get_from("127.0.0.1", behind_proxy.port, path, {**VIA_HTTPS, "Host": "localhost"})
+    proxied_status, proxied_headers = get_from(PROXY_ADDRESS, behind_proxy.port, path, VIA_HTTPS)
+
+    assert (direct_status, direct_headers["location"]) == (301, f"https://localhost{path}")
+    assert proxied_status == 200
+    assert proxied_headers["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"

@@ -1,5 +1,6 @@
 """Bake projects, give them a virtualenv, and run them as users would."""
 
+import json
 import os
 import secrets
 import shlex
@@ -54,6 +55,12 @@ def run(command, cwd, env, timeout=300):
     if result.returncode != 0:
         raise AssertionError(f"{command!r} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def hashed_static_path(project_dir, name):
+    """The URL path collectstatic gave static file `name` (e.g. "css/site.css"), content hash included."""
+    manifest = json.loads((Path(project_dir) / "staticfiles" / "staticfiles.json").read_text())
+    return "/static/" + manifest["paths"][name]
 
 
 def procfile_command(project_dir, process_type):
