@@ -4,9 +4,11 @@ command serves it, static files included."""
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import brotli
@@ -97,6 +99,25 @@ def test_gunicorn_never_serves_the_static_file_itself(server, built_project):
     assert status == 200
     assert "immutable" not in headers["cache-control"]
     assert http_get(server.port, "/static/no-such-file.css", VIA_HTTPS)[0] == 404
+
+
+def test_the_access_log_has_a_line_per_request_but_none_for_passed_health_checks_and_served_static_files(server, built_project):
+    stylesheet = hashed_static_path(built_project, "css/site.css")
+    _, _, page = http_get(server.port, "/?from=access-log-test", {**VIA_HTTPS, "User-Agent": "access-log-test"})
+    http_get(server.port, "/healthz")
+    http_get(server.port, stylesheet, VIA_HTTPS)
+    http_get(server.port, "/static/css/missing.css", VIA_HTTPS)
+    http_get(server.port, "/?from=access-log-test-last", VIA_HTTPS)  # its line comes after the others'
+
+    deadline = time.monotonic() + 10
+    while "access-log-test-last" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    requests = [line for line in server.log().splitlines() if '"GET ' in line]
+    page_line = rf'127\.0\.0\.1 "GET /\?from=access-log-test HTTP/1\.1" 200 {len(page)}B \d+ms "access-log-test"'
+
+    assert [line for line in requests if re.fullmatch(page_line, line)] != []
+    assert [line.split('"')[2].split()[0] for line in requests if "/static/css/missing.css" in line] == ["404"]
+    assert [line for line in requests if "/healthz" in line or stylesheet in line] == []
 
 
 def test_the_admin_login_page_renders(server):

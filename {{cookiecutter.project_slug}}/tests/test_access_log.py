@@ -1,0 +1,118 @@
+"""The access log gunicorn.conf.py sets up: one line per request worth reading.
+
+Each test gives the logger gunicorn's own settings object, as gunicorn does,
+and reads back what it wrote: to a file, or to stdout.
+"""
+
+from datetime import timedelta
+
+import pytest
+from gunicorn.config import Config
+
+from {{ cookiecutter.project_slug }}.access_log import AccessLogger
+from {{ cookiecutter.project_slug }}.static_files import SERVED_STATIC_FILE
+
+STATUS_PHRASES = {200: "OK", 304: "Not Modified", 404: "Not Found", 503: "Service Unavailable"}
+
+
+class Response:
+    """What gunicorn's logger reads of a response once it is sent."""
+
+    def __init__(self, status_code, sent):
+        self.status_code = status_code
+        self.status = f"{status_code} {STATUS_PHRASES[status_code]}"
+        self.sent = sent
+        self.headers = [("Content-Type", "text/html")]
+
+
+class Request:
+    def __init__(self, headers):
+        self.headers = headers
+
+
+def request(path, status_code=200, sent=512, **environ):
+    """(response, request, WSGI environ) of one served request, as gunicorn hands them to the logger."""
+    path_info, _, query = path.partition("?")
+    headers = [("USER-AGENT", environ.get("HTTP_USER_AGENT", "Mozilla/5.0 (X11)")), ("X-REQUEST-ID", "req-7")]
+    wsgi_environ = {
+        "REQUEST_METHOD": "GET", "RAW_URI": path, "PATH_INFO": path_info, "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.1.2.3", "HTTP_USER_AGENT": "Mozilla/5.0 (X11)",
+        **environ,
+    }
+    return Response(status_code, sent), Request(headers), wsgi_environ
+
+
+@pytest.fixture
+def access_log(tmp_path):
+    """Log the given requests through AccessLogger; return the lines written."""
+    log_file = tmp_path / "access.log"
+
+    def log(*requests, **settings):
+        config = Config()
+        config.set("accesslog", str(log_file))
+        for name, value in settings.items():
+            config.set(name, value)
+        logger = AccessLogger(config)
+        for response, req, environ in requests:
+            logger.access(response, req, environ, timedelta(milliseconds=12, microseconds=700))
+        return log_file.read_text().splitlines() if log_file.exists() else []
+
+    return log
+
+
+def test_a_request_is_one_line_with_client_request_status_bytes_time_and_user_agent(access_log):
+    lines = access_log(request("/orders/?page=2", sent=5120))
+
+    assert lines == ['10.1.2.3 "GET /orders/?page=2 HTTP/1.1" 200 5120B 12ms "Mozilla/5.0 (X11)"']
+
+
+def test_quotes_in_the_request_or_the_user_agent_are_escaped_so_no_field_can_be_forged(access_log):
+    lines = access_log(request('/search?q="x"', HTTP_USER_AGENT='bot" 500 0B 1ms "'))
+
+    assert lines == ['10.1.2.3 "GET /search?q=\\"x\\" HTTP/1.1" 200 512B 12ms "bot\\" 500 0B 1ms \\""']
+
+
+def test_passed_health_checks_and_served_static_files_are_left_out(access_log):
+    lines = access_log(
+        request("/healthz"),
+        request("/readyz"),
+        request("/static/css/site.0123456789ab.css", **{SERVED_STATIC_FILE: True}),
+        request("/static/css/site.0123456789ab.css", status_code=304, sent=0, **{SERVED_STATIC_FILE: True}),
+        request("/"),
+    )
+
+    assert [line.split('"')[1] for line in lines] == ["GET / HTTP/1.1"]
+
+
+def test_a_failing_health_check_and_a_missing_static_file_are_logged(access_log):
+    lines = access_log(
+        request("/readyz", status_code=503),
+        request("/static/css/missing.css", status_code=404),
+    )
+
+    assert [line.split('"')[1] for line in lines] == ["GET /readyz HTTP/1.1", "GET /static/css/missing.css HTTP/1.1"]
+    assert [line.split('"')[2].split()[0] for line in lines] == ["503", "404"]
+
+
+def test_a_custom_access_log_format_is_honoured(access_log):
+    lines = access_log(request("/orders/"), request("/healthz"), access_log_format="%(s)s %(U)s %({x-request-id}i)s")
+
+    assert lines == ["200 /orders/ req-7"]
+
+
+def test_to_stdout_it_writes_the_same_lines(capfd):
+    config = Config()
+    config.set("accesslog", "-")
+    logger = AccessLogger(config)
+
+    for response, req, environ in (request("/orders/"), request("/healthz"), request("/missing", status_code=404)):
+        logger.access(response, req, environ, timedelta(milliseconds=3))
+
+    assert capfd.readouterr().out.splitlines() == [
+        '10.1.2.3 "GET /orders/ HTTP/1.1" 200 512B 3ms "Mozilla/5.0 (X11)"',
+        '10.1.2.3 "GET /missing HTTP/1.1" 404 512B 3ms "Mozilla/5.0 (X11)"',
+    ]
+
+
+def test_nothing_is_written_with_the_access_log_off(access_log):
+    assert access_log(request("/orders/"), accesslog=None) == []
