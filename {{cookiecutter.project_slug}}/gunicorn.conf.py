@@ -21,8 +21,10 @@ bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.
 
 # Threads let a worker go on serving while other requests wait on the
 # database or an HTTP call; `sizing.py` explains the numbers. This is
-# gunicorn's gthread worker, made to stop listening as soon as it stops
-# accepting, so that no connection waits on a stopping server (gthread.py).
+# gunicorn's gthread worker, made to take a connection only when it has a
+# thread free for it, to serve the next request on a kept-alive connection
+# without a detour through its main loop, and to stop listening as soon as
+# it stops, so that no connection waits on a stopping server (gthread.py).
 worker_class = "{{ cookiecutter.project_slug }}.gthread.ThreadWorker"
 try:
     # Workers follow the CPUs this process may really use (a container's
