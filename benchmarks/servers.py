@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from procmem import process_tree, start_time
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 30
@@ -74,8 +73,9 @@ class RunningServer:
         env = {**self.spec.env, "PORT": str(self.port)}
         with open(self.log_path, "ab") as log:
             self.started_at = time.perf_counter()
+            # A session of its own, so that stop() can end every process the server started.
             self.process = subprocess.Popen(
-                self.spec.argv, cwd=self.spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+                self.spec.argv, cwd=self.spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         return self
 
@@ -91,22 +91,24 @@ class RunningServer:
         raise RuntimeError(f"{self.spec.name} did not answer {self.spec.ready_path} within {STARTUP_TIMEOUT_SECONDS}s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        workers = {pid: start_time(pid) for pid in process_tree(self.pid)[1:]}
-        # SIGINT is the quick shutdown for gunicorn, granian and nginx alike:
-        # nothing is in flight once the load generator has stopped.
-        self.process.send_signal(signal.SIGINT)
+        if self.process.poll() is None:
+            # SIGINT is the quick shutdown for gunicorn, granian and nginx alike:
+            # nothing is in flight once the load generator has stopped.
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        # Workers normally exit with their master, but one forked just as the
+        # signal came can miss it and go on serving the port (seen with
+        # gunicorn): end whatever is left of the server's session.
         try:
-            self.process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        # Workers normally exit with their master; make sure none outlives it
-        # (the start time tells a leftover worker from a new process given its PID).
-        for pid, started in workers.items():
-            if started is not None and start_time(pid) == started:
-                os.kill(pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def __enter__(self) -> "RunningServer":
         self.start()
