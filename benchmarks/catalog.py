@@ -22,8 +22,6 @@ HAND_TUNED = "hand-tuned gunicorn"
 GRANIAN = "granian"
 CEILING = "ceiling"
 STATIC_MIDDLEWARE = "whitenoise middleware"
-STATIC_WRAPPED = "whitenoise wrapping wsgi"
-STATIC_WRAPPED_NO_ACCESS_LOG = "whitenoise wrapping wsgi, no access log"
 STATIC_CEILING = "static ceiling"
 
 OURS_NAME = "ours: gunicorn.conf.py"
@@ -127,7 +125,6 @@ def nginx(project: BakedProject, work_dir: Path) -> ServerSpec:
 def standard_entries(project: BakedProject, work_dir: Path, machine_workers: int) -> list[Entry]:
     wsgi = f"{project.slug}.wsgi:application"
     middleware_settings = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_whitenoise_middleware"}
-    wrapped_settings = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_whitenoise_wrapped"}
     return [
         Entry(gunicorn_ours(project, OURS_NAME), OURS, (*DYNAMIC_VIEWS, STATIC_VIEW)),
         Entry(gunicorn_without_conf(project, "gunicorn -w1 --threads 1", work_dir, [wsgi, "--workers", "1", "--threads", "1"]),
@@ -148,13 +145,5 @@ def standard_entries(project: BakedProject, work_dir: Path, machine_workers: int
         Entry(gunicorn_without_conf(project, "WhiteNoise middleware, 3 sync workers", work_dir,
                                     ["benchsite.wsgi_plain:application", "--workers", "3"], middleware_settings),
               STATIC_MIDDLEWARE, (STATIC_VIEW,), "the common setup"),
-        Entry(gunicorn_ours(project, "WhiteNoise wrapping WSGI, our gunicorn.conf.py", app=["benchsite.wsgi_whitenoise:application"],
-                            env=wrapped_settings),
-              STATIC_WRAPPED, (STATIC_VIEW,), "candidate: static answered before Django"),
-        # The access log costs more than anything else on the static path (see results/FINDINGS.md).
-        Entry(gunicorn_ours(project, "WhiteNoise wrapping WSGI, our conf, accesslog=None",
-                            ["--config", str(overriding_conf(project, {"accesslog": None}, work_dir / "no-access-log.gunicorn.conf.py"))],
-                            app=["benchsite.wsgi_whitenoise:application"], env=wrapped_settings),
-              STATIC_WRAPPED_NO_ACCESS_LOG, (STATIC_VIEW,), "candidate, and no access log"),
         Entry(nginx(project, work_dir), STATIC_CEILING, (STATIC_VIEW,), "the static ceiling"),
     ]

@@ -9,7 +9,7 @@ from servers import HOST, PROXY_HEADERS
 
 @dataclass
 class LoadSettings:
-    duration_seconds: int = 3
+    duration_seconds: int = 2
     connections: int = 32
     threads: int = 2
 

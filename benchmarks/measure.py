@@ -7,13 +7,14 @@ not every sample of one, and the median over rounds discards it.
 """
 
 import statistics
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog import STATIC_VIEW, VIEW_PATHS, Entry
 from load import LoadResult, LoadSettings, run_wrk
-from procmem import PeakMemory
+from procmem import PeakMemory, cpu_seconds
 from project import BakedProject
 from servers import RunningServer, ServerSpec, http_get
 
@@ -23,6 +24,13 @@ STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
 # One short burst before measuring, so every worker has imported and
 # initialised Django's URL resolver, templates etc. before the clock runs.
 WARMUP = LoadSettings(duration_seconds=1)
+
+# Before each load, wait (at most SETTLE_TIMEOUT_SECONDS) for a window of
+# SETTLE_INTERVAL_SECONDS in which the server used no more CPU than this
+# (one clock tick: an idle gunicorn's heartbeats).
+SETTLE_INTERVAL_SECONDS = 0.1
+SETTLE_TIMEOUT_SECONDS = 3
+IDLE_CPU_SECONDS = 0.01
 
 
 @dataclass
@@ -66,24 +74,45 @@ def check_and_warm(entry: Entry, server: RunningServer, project: BakedProject) -
     return target
 
 
+def wait_until_idle(pid: int) -> None:
+    """Let a server finish what the last load left queued, so that it does not weigh on the next one.
+
+    When wrk stops, requests it sent are still queued in the server, up to
+    one per thread: for 36 threads on the CPU-bound view, a tenth of a second
+    of work that would otherwise land on the first requests of the next view.
+    """
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    used = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_INTERVAL_SECONDS)
+        used, before = cpu_seconds(pid), used
+        if used - before <= IDLE_CPU_SECONDS:
+            return
+
+
 def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     path, headers = target.requests[view]
+    wait_until_idle(target.server.pid)
+    cpu_before = cpu_seconds(target.server.pid)
     with PeakMemory(target.server.pid) as memory:
         result = run_wrk(target.server.port, path, load, headers)
+    cpu_per_request_us = (cpu_seconds(target.server.pid) - cpu_before) / max(result.requests, 1) * 1e6
     for pid, kib in memory.peak_rss_by_pid.items():
         if pid != target.server.pid:
             target.worker_peak_rss_kib[pid] = max(target.worker_peak_rss_kib.get(pid, 0), kib)
-    print_sample(target.entry.spec.name, view, result, memory)
+    print_sample(target.entry.spec.name, view, result, cpu_per_request_us, memory)
     return {
         "server": target.entry.spec.name, "role": target.entry.role, "view": view, "note": target.entry.note,
         "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
-        "errors": result.errors, "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
+        "errors": result.errors, "cpu_us_per_request": cpu_per_request_us,
+        "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
     }
 
 
-def print_sample(name: str, view: str, result: LoadResult, memory: PeakMemory) -> None:
+def print_sample(name: str, view: str, result: LoadResult, cpu_per_request_us: float, memory: PeakMemory) -> None:
     print(f"  {name[:48]:48} {view:6} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  peak RSS {memory.peak_rss_kib / 1024:.0f} MiB", flush=True)
+          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  CPU {cpu_per_request_us:6.0f} us/req  "
+          f"peak RSS {memory.peak_rss_kib / 1024:.0f} MiB", flush=True)
 
 
 def median_rows(samples: list[dict]) -> list[dict]:
@@ -98,6 +127,7 @@ def median_rows(samples: list[dict]) -> list[dict]:
             "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
             "errors": sum(r["errors"] for r in rounds),
+            "cpu_us_per_request": round(statistics.median(r["cpu_us_per_request"] for r in rounds)),
             "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rounds), 1),
             "peak_pss_mib": round(max(r["peak_pss_mib"] for r in rounds), 1),
             "rounds_rps": [round(r["requests_per_second"]) for r in rounds],

@@ -1,4 +1,4 @@
-"""Memory of a server's whole process tree (master + workers), read from /proc.
+"""Memory and CPU time of a server's whole process tree (master + workers), read from /proc.
 
 RSS counts pages shared between a preloading master and its forked workers
 once per process, so the sum overstates real use; PSS splits shared pages
@@ -7,10 +7,12 @@ costs. Both are reported: RSS because it is what people compare, PSS
 because it is what tells preload_app's savings apart.
 """
 
+import os
 import threading
 from pathlib import Path
 
 SAMPLE_INTERVAL_SECONDS = 0.25
+CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 def parent_pid(stat_line: str) -> int:
@@ -24,6 +26,19 @@ def start_time(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """CPU time the tree has used: its live processes', plus the workers its master has reaped (recycled ones)."""
+    total_ticks = 0
+    for pid in process_tree(root_pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the tree was read
+            continue
+        user, system, children_user, children_system = map(int, fields[11:15])
+        total_ticks += user + system + (children_user + children_system if pid == root_pid else 0)
+    return total_ticks / CLOCK_TICKS_PER_SECOND
 
 
 def children_by_parent() -> dict[int, list[int]]:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import setup_env
-from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, STATIC_WRAPPED, standard_entries
+from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, standard_entries
 from load import LoadSettings
 from measure import cold_start_seconds, measure_all, median
 from project import prepare_project
@@ -38,7 +38,7 @@ RESULTS_DIR = setup_env.BENCHMARK_DIR / "results"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = LoadSettings()
-    parser.add_argument("--rounds", type=int, default=3, help="times every server and view is loaded; the report keeps the median")
+    parser.add_argument("--rounds", type=int, default=5, help="times every server and view is loaded; the report keeps the median")
     parser.add_argument("--duration", type=int, default=defaults.duration_seconds, help="seconds of load per server, view and round")
     parser.add_argument("--connections", type=int, default=defaults.connections, help="concurrent wrk connections")
     parser.add_argument("--wrk-threads", type=int, default=defaults.threads)
@@ -95,7 +95,6 @@ def assemble_results(args, load: LoadSettings, project, measured, cold_starts: l
         "ours_worker_rss_mib": measured.worker_rss_mib[OURS_NAME],
         "static_headers": {
             "ours_vs_middleware": header_comparison(static_headers[OURS], static_headers[STATIC_MIDDLEWARE]),
-            "wrapped_vs_middleware": header_comparison(static_headers[STATIC_WRAPPED], static_headers[STATIC_MIDDLEWARE]),
         },
     }
 

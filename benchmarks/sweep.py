@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE", help="a setting fixed for every configuration")
     parser.add_argument("--views", default="json,cpu,io", help="comma list of json, cpu, io, static")
     parser.add_argument("--references", action="store_true", help="also run the hand-tuned, granian and WhiteNoise-middleware servers")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=LoadSettings.duration_seconds, help="seconds of load per configuration, view and round")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--cold-starts", type=int, default=0, help="time this many cold starts per configuration")
