@@ -104,7 +104,8 @@ def print_summary(results: dict, results_dir: Path) -> None:
     print(rows_table(results["rows"]))
     print()
     for target in results["targets"]:
-        print(f"{'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {target['measured']} (needs {target['needs']})")
+        by_round = f"; round by round {target['by_round']}" if target["by_round"] else ""
+        print(f"{'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {target['measured']} (needs {target['needs']}{by_round})")
     print(f"\nWrote {results_dir}/latest.md, latest.json and latest.png in {results['meta']['runtime_seconds']} s.")
 
 
