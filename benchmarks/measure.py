@@ -26,7 +26,7 @@ STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
 WARMUP = LoadSettings(duration_seconds=1)
 
 # Before each load, wait (at most SETTLE_TIMEOUT_SECONDS) for a window of
-# SETTLE_INTERVAL_SECONDS in which the server used no more CPU than this
+# SETTLE_INTERVAL_SECONDS in which each server used no more CPU than this
 # (one clock tick: an idle gunicorn's heartbeats).
 SETTLE_INTERVAL_SECONDS = 0.1
 SETTLE_TIMEOUT_SECONDS = 3
@@ -74,25 +74,24 @@ def check_and_warm(entry: Entry, server: RunningServer, project: BakedProject) -
     return target
 
 
-def wait_until_idle(pid: int) -> None:
-    """Let a server finish what the last load left queued, so that it does not weigh on the next one.
+def wait_until_idle(pids: list[int]) -> None:
+    """Let the servers finish what the last load left queued, so that it does not weigh on the next one.
 
     When wrk stops, requests it sent are still queued in the server, up to
     one per thread: for 36 threads on the CPU-bound view, a tenth of a second
-    of work that would otherwise land on the first requests of the next view.
+    of work that would otherwise land on the first requests of the next load.
     """
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    used = cpu_seconds(pid)
+    used = sum(map(cpu_seconds, pids))
     while time.monotonic() < deadline:
         time.sleep(SETTLE_INTERVAL_SECONDS)
-        used, before = cpu_seconds(pid), used
-        if used - before <= IDLE_CPU_SECONDS:
+        used, before = sum(map(cpu_seconds, pids)), used
+        if used - before <= IDLE_CPU_SECONDS * len(pids):
             return
 
 
 def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     path, headers = target.requests[view]
-    wait_until_idle(target.server.pid)
     cpu_before = cpu_seconds(target.server.pid)
     with PeakMemory(target.server.pid) as memory:
         result = run_wrk(target.server.port, path, load, headers)
@@ -144,7 +143,10 @@ def measure_all(entries: list[Entry], project: BakedProject, load: LoadSettings,
         targets = [check_and_warm(entry, running.enter_context(RunningServer(entry.spec, log_dir)), project) for entry in entries]
         for round_number in range(1, rounds + 1):
             print(f"Round {round_number} of {rounds}: {load.describe()} per server and view", flush=True)
-            samples += [load_view(target, view, load) for target in targets for view in target.entry.views]
+            for target in targets:
+                for view in target.entry.views:
+                    wait_until_idle([other.server.pid for other in targets])
+                    samples.append(load_view(target, view, load))
     return Measurements(
         rows=median_rows(samples),
         static_headers={target.entry.role: target.static_headers for target in targets if target.static_headers},

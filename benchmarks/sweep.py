@@ -87,10 +87,11 @@ def sweep_entries(project: BakedProject, work_dir: Path, settings_list: list[dic
 
 
 def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings) -> str:
-    header = ["server", "view", "req/s (median)", "per round", "p50 ms", "p99 ms", "errors", "peak RSS MiB", "peak PSS MiB", "cold start s"]
+    header = ["server", "view", "req/s (median)", "per round", "p50 ms", "p99 ms", "errors", "server CPU µs/req", "peak RSS MiB",
+              "peak PSS MiB", "cold start s"]
     body = [
         [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], row["p50_ms"], row["p99_ms"],
-         row["errors"], row["peak_rss_mib"], row["peak_pss_mib"], cold_starts.get(row["server"])]
+         row["errors"], row["cpu_us_per_request"], row["peak_rss_mib"], row["peak_pss_mib"], cold_starts.get(row["server"])]
         for row in sorted(rows, key=lambda row: (row["view"], -row["requests_per_second"]))
     ]
     return "\n".join([
