@@ -1,11 +1,14 @@
 """Load every server's views in interleaved rounds and keep the median of each.
 
 All servers are started first and stay up (idle ones cost nothing), then
-each round loads every server and view once, in turn. On a shared machine
-a burst of someone else's work then spoils one sample of several servers,
-not every sample of one, and the median over rounds discards it.
+each round loads every server and view once, in an order shuffled anew
+each round. On a shared machine a burst of someone else's work then spoils
+one sample of several servers, not every sample of one, and the median over
+rounds discards it; and no server always runs first in a round or after a
+particular other one.
 """
 
+import random
 import statistics
 import time
 from contextlib import ExitStack
@@ -141,14 +144,19 @@ def measure_all(entries: list[Entry], project: BakedProject, load: LoadSettings,
     with ExitStack() as running:
         print("Starting every server ...", flush=True)
         targets = [check_and_warm(entry, running.enter_context(RunningServer(entry.spec, log_dir)), project) for entry in entries]
+        loads = [(target, view) for target in targets for view in target.entry.views]
         for round_number in range(1, rounds + 1):
-            print(f"Round {round_number} of {rounds}: {load.describe()} per server and view", flush=True)
-            for target in targets:
-                for view in target.entry.views:
-                    wait_until_idle([other.server.pid for other in targets])
-                    samples.append(load_view(target, view, load))
+            print(f"Round {round_number} of {rounds}: {load.describe()} per server and view, in a shuffled order", flush=True)
+            # A new order each round (the same in every run), so that no
+            # server always follows the same one or opens the round.
+            order = loads.copy()
+            random.Random(round_number).shuffle(order)
+            for target, view in order:
+                wait_until_idle([other.server.pid for other in targets])
+                samples.append(load_view(target, view, load))
+    canonical_order = [(target.entry.spec.name, view) for target, view in loads]
     return Measurements(
-        rows=median_rows(samples),
+        rows=sorted(median_rows(samples), key=lambda row: canonical_order.index((row["server"], row["view"]))),
         static_headers={target.entry.role: target.static_headers for target in targets if target.static_headers},
         worker_rss_mib={
             target.entry.spec.name: [round(target.worker_peak_rss_kib[pid] / 1024, 1) for pid in sorted(target.worker_peak_rss_kib)]
