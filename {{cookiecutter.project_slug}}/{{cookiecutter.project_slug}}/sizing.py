@@ -29,12 +29,13 @@ PROC_SELF_CGROUP = "/proc/self/cgroup"
 MIB = 1024 * 1024
 
 # One worker per CPU, plus one: while a worker's threads wait on each other
-# for the GIL, the spare keeps every CPU busy. Measured on 2 CPUs
-# (benchmarks/, 5 rounds side by side): 3 workers x 12 threads served a JSON
-# view at 1.24x and a 5 ms CPU-bound view at 1.37x the best hand-tuned
-# gunicorn (--workers 3 --threads 2), where 2 x 16 served them at 0.73x and
-# 0.92x. Two is the floor so that one worker can be restarted (recycling, a
-# crash) while another serves.
+# for the GIL, the spare keeps every CPU busy. Measured on 2 CPUs (the
+# template's benchmarks/results/sweep-workers-threads-2026-11-27.md, 5
+# rounds side by side, 16 threads each): 2, 3 and 4 workers served a JSON
+# view at 2,614, 2,672 and 2,440 req/s and a 5 ms CPU-bound view at 288,
+# 314 and 287, differences within this machine's noise; the fourth worker
+# costs 44 MiB resident. Two is the floor so that one worker can be restarted
+# (recycling, a crash) while another serves.
 MIN_WORKERS = 2
 
 # A Django worker measures about 44 MiB resident after start-up; 128 MiB leaves
@@ -46,10 +47,13 @@ DEFAULT_WORKER_MEMORY_MB = 128
 MASTER_MEMORY_MB = 32
 
 # Threads let one worker overlap requests waiting on the database or on other
-# services. Workers x threads must exceed the connections a load balancer
+# services. Workers x threads must reach the connections a load balancer
 # holds open: with 32 connections to a view that waits 50 ms, 3 x 12 served
-# 0.98x granian's throughput with a p99 of 88 ms; 2 x 16 had a p99 of
-# 104-125 ms, and fewer threads per process serve cheap views faster.
+# 596 req/s with a p99 of 65 ms (granian: 603 and 62), while 2 x 12 fell to
+# 452 req/s with a p99 of 120 ms. Threads have a price on views that only
+# compute: each waits for the GIL, so 4 threads served a 5 ms CPU-bound
+# view 1.24x as fast as 12 (sweep-design-choices.md), but the 50 ms view
+# at 227 req/s with a p99 of 620 ms.
 DEFAULT_THREADS = 12
 
 # cgroup v1 has no "max": an unlimited memory cgroup reports a number close to
