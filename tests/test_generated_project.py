@@ -92,6 +92,17 @@ def test_a_hashed_static_file_is_served_compressed_with_a_far_future_immutable_h
     assert decompress(body) == original
 
 
+@pytest.mark.parametrize("name", ["css/site.css", "admin/js/vendor/jquery/jquery.js"], ids=["read-whole", "sendfile"])
+def test_a_static_file_arrives_whole_whether_read_or_sent_from_the_file(server, built_project, name):
+    path = hashed_static_path(built_project, name)
+    original = (built_project / "staticfiles" / path.removeprefix("/static/")).read_bytes()
+
+    status, headers, body = http_get(server.port, path, VIA_HTTPS)
+
+    assert (status, "content-encoding" in headers) == (200, False)
+    assert body == original and int(headers["content-length"]) == len(original)
+
+
 def test_gunicorn_never_serves_the_static_file_itself(server, built_project):
     """The unhashed name is not in the manifest's immutable set: short cache, still WhiteNoise."""
     status, headers, _ = http_get(server.port, "/static/css/site.css", VIA_HTTPS)

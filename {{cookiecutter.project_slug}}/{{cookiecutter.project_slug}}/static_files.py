@@ -20,6 +20,7 @@ before: SecurityMiddleware redirects to HTTPS, or, with the redirect off
 """
 
 import io
+from wsgiref.util import FileWrapper
 
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
@@ -30,6 +31,13 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 # Set in the WSGI environ of a request answered here, so that what looks at
 # the request afterwards (the access log, tests) can tell.
 SERVED_STATIC_FILE = "{{ cookiecutter.project_slug }}.served_static_file"
+
+# Files up to this size are read and handed to gunicorn whole; larger ones
+# go out with sendfile(), as WhiteNoise hands them. For a small file,
+# gunicorn's sendfile() path (seek, stat, stat, sendfile, seek) costs more
+# than the copy it saves: each system call lets another of the worker's
+# threads take the GIL, and the thread must then wait to get it back.
+READ_WHOLE_MAX_BYTES = 256 * 1024
 
 
 class StaticFilesOverHTTPS(WhiteNoiseMiddleware):
@@ -47,15 +55,23 @@ class StaticFilesOverHTTPS(WhiteNoiseMiddleware):
 
     def serve(self, static_file, environ, start_response):
         environ[SERVED_STATIC_FILE] = True
-
+        response = static_file.get_response(environ["REQUEST_METHOD"], environ)
+        headers = list(response.headers)
         # On every answer (200, 206, 304, 405...), as SecurityMiddleware
         # does: each header it would add, unless the answer has it already.
-        def start_response_with_security_headers(status, headers, exc_info=None):
-            present = {name.lower() for name, _ in headers}
-            missing = [(name, value) for name, value in self.security_headers if name.lower() not in present]
-            return start_response(status, headers + missing, exc_info)
+        present = {name.lower() for name, _ in headers}
+        headers += [(name, value) for name, value in self.security_headers if name.lower() not in present]
+        start_response(f"{response.status} {response.status.phrase}", headers)
+        if response.file is None:  # HEAD, 304, 405
+            return []
+        if content_length(headers) <= READ_WHOLE_MAX_BYTES:
+            with response.file:
+                return [response.file.read()]
+        return environ.get("wsgi.file_wrapper", FileWrapper)(response.file)
 
-        return WhiteNoise.serve(static_file, environ, start_response_with_security_headers)
+
+def content_length(headers):
+    return next((int(value) for name, value in headers if name.lower() == "content-length"), float("inf"))
 
 
 def security_middleware_headers():
