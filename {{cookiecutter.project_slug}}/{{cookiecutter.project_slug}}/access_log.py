@@ -41,11 +41,12 @@ class AccessLogger(Logger):
     def setup(self, cfg):
         super().setup(cfg)
         self.stdout_fd = stdout_fd_if_only_destination(self.access_log)
+        self.custom_format = cfg.access_log_format != cfg.settings["access_log_format"].default
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled or is_routine(environ, resp.status_code):
             return
-        if self.cfg.access_log_format != self.cfg.settings["access_log_format"].default:
+        if self.custom_format:
             super().access(resp, req, environ, request_time)
             return
         # Quotes are escaped as gunicorn does, so a user agent cannot forge a field.
