@@ -85,10 +85,10 @@ def wait_until_idle(pids: list[int]) -> None:
     of work that would otherwise land on the first requests of the next load.
     """
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    used = sum(map(cpu_seconds, pids))
+    used = cpu_seconds(*pids)
     while time.monotonic() < deadline:
         time.sleep(SETTLE_INTERVAL_SECONDS)
-        used, before = sum(map(cpu_seconds, pids)), used
+        used, before = cpu_seconds(*pids), used
         if used - before <= IDLE_CPU_SECONDS * len(pids):
             return
 

@@ -20,24 +20,18 @@ def parent_pid(stat_line: str) -> int:
     return int(stat_line.rsplit(")", 1)[1].split()[1])
 
 
-def start_time(pid: int) -> int | None:
-    """When the process started (clock ticks since boot), or None if it is gone."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def cpu_seconds(root_pid: int) -> float:
-    """CPU time the tree has used: its live processes', plus the workers its master has reaped (recycled ones)."""
+def cpu_seconds(*root_pids: int) -> float:
+    """CPU time the trees have used: their live processes', plus the workers each master has reaped (recycled ones)."""
+    children = children_by_parent()
     total_ticks = 0
-    for pid in process_tree(root_pid):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone since the tree was read
-            continue
-        user, system, children_user, children_system = map(int, fields[11:15])
-        total_ticks += user + system + (children_user + children_system if pid == root_pid else 0)
+    for root_pid in root_pids:
+        for pid in process_tree(root_pid, children):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone since the tree was read
+                continue
+            user, system, children_user, children_system = map(int, fields[11:15])
+            total_ticks += user + system + (children_user + children_system if pid == root_pid else 0)
     return total_ticks / CLOCK_TICKS_PER_SECOND
 
 
@@ -52,8 +46,9 @@ def children_by_parent() -> dict[int, list[int]]:
     return children
 
 
-def process_tree(root_pid: int) -> list[int]:
-    children = children_by_parent()
+def process_tree(root_pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """root_pid and its descendants; `children` saves another scan of /proc when it was just made."""
+    children = children_by_parent() if children is None else children
     tree, pending = [], [root_pid]
     while pending:
         pid = pending.pop()
