@@ -86,18 +86,35 @@ def sweep_entries(project: BakedProject, work_dir: Path, settings_list: list[dic
     return entries
 
 
-def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings) -> str:
-    header = ["server", "view", "req/s (median)", "per round", "p50 ms", "p99 ms", "errors", "server CPU µs/req", "peak RSS MiB",
-              "peak PSS MiB", "cold start s"]
+def against_first(rows: list[dict], first_server: str) -> dict:
+    """Each row's req/s over the first configuration's on the same view, round by round:
+    "median ratio (rounds ahead/rounds)". Rounds are run side by side, so pairing them
+    cancels much of what the machine's load does to both."""
+    firsts = {row["view"]: row["rounds_rps"] for row in rows if row["server"] == first_server}
+    paired = {}
+    for row in rows:
+        if row["server"] == first_server or row["view"] not in firsts:
+            continue
+        ratios = [this / first for this, first in zip(row["rounds_rps"], firsts[row["view"]]) if first]
+        paired[(row["server"], row["view"])] = f"{median(ratios):.2f} ({sum(ratio > 1 for ratio in ratios)}/{len(ratios)})"
+    return paired
+
+
+def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings, first_server: str) -> str:
+    paired = against_first(rows, first_server)
+    header = ["server", "view", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "errors",
+              "server CPU µs/req", "peak RSS MiB", "peak PSS MiB", "cold start s"]
     body = [
-        [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], row["p50_ms"], row["p99_ms"],
-         row["errors"], row["cpu_us_per_request"], row["peak_rss_mib"], row["peak_pss_mib"], cold_starts.get(row["server"])]
+        [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], paired.get((row["server"], row["view"]), ""),
+         row["p50_ms"], row["p99_ms"], row["errors"], row["cpu_us_per_request"], row["peak_rss_mib"], row["peak_pss_mib"],
+         cold_starts.get(row["server"])]
         for row in sorted(rows, key=lambda row: (row["view"], -row["requests_per_second"]))
     ]
     return "\n".join([
         f"# Sweep: {args.name}", "",
         f"`{load.describe()}`, {args.rounds} rounds, configurations interleaved; grid {args.grid}, configs {args.config}, fixed {args.set}, "
-        f"extra packages {args.extra_pip}. Rows sorted by view, fastest first.", "",
+        f"extra packages {args.extra_pip}. Rows sorted by view, fastest first. \"vs first config\": the median over rounds of "
+        f"this row's req/s over `{first_server}`'s in the same round, and in how many rounds it was ahead.", "",
         markdown_table(header, body), "",
     ])
 
@@ -122,7 +139,7 @@ def main() -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
     results_dir = setup_env.BENCHMARK_DIR / "results"
     results_dir.mkdir(exist_ok=True)
-    report = markdown(args, rows, cold_starts, load)
+    report = markdown(args, rows, cold_starts, load, entries[0].spec.name)
     (results_dir / f"sweep-{args.name}.md").write_text(report)
     (results_dir / f"sweep-{args.name}.json").write_text(json.dumps({"args": vars(args), "rows": rows, "cold_starts": cold_starts}, indent=2) + "\n")
     print(report)
