@@ -4,6 +4,9 @@
         --config "worker_class='benchsite.workers.HandsBackEveryConnection'"
 """
 
+import threading
+import time
+
 from gunicorn.workers import gthread
 
 from ${project_slug}.gthread import ThreadWorker
@@ -14,3 +17,76 @@ class HandsBackEveryConnection(ThreadWorker):
     the connection goes back to gunicorn's main loop after every request, as in stock gthread."""
 
     handle = gthread.ThreadWorker.handle
+
+
+class AdmitsTwoAtOnce(ThreadWorker):
+    """The template's worker, running at most two requests at once whatever they do; the other
+    threads wait for a turn without asking for the GIL (FINDINGS.md, section 16)."""
+
+    def init_process(self):
+        self.turns = threading.Semaphore(2)
+        super().init_process()
+
+    def handle_request(self, req, conn):
+        with self.turns:
+            return super().handle_request(req, conn)
+
+
+class AdmitsByGilWait(ThreadWorker):
+    """The template's worker, running as many requests at once as it has threads while the GIL
+    is free, and down to two while it is busy (FINDINGS.md, section 16)."""
+
+    def init_process(self):
+        self.turns = TurnsByGilWait(self.cfg.threads)
+        super().init_process()
+
+    def handle_request(self, req, conn):
+        with self.turns:
+            return super().handle_request(req, conn)
+
+
+class TurnsByGilWait:
+    """A thread sleeps 5 ms, times how late it gets the GIL back, and keeps a running average:
+    above 2 ms, one turn fewer (down to two); below 1 ms, one more (up to `most`)."""
+
+    PROBE_SECONDS = 0.005
+    BUSY_SECONDS = 0.002
+    LEAST = 2
+
+    def __init__(self, most):
+        self.most = most
+        self.limit = most
+        self.running = 0
+        self.wait_average = 0.0
+        lock = threading.Lock()
+        self.turn_freed = threading.Condition(lock)
+        self.work_arrived = threading.Condition(lock)
+        threading.Thread(target=self.follow_the_gil, daemon=True).start()
+
+    def __enter__(self):
+        with self.turn_freed:
+            while self.running >= self.limit:
+                self.turn_freed.wait()
+            self.running += 1
+            self.work_arrived.notify()
+
+    def __exit__(self, *exc_info):
+        with self.turn_freed:
+            self.running -= 1
+            self.turn_freed.notify()
+
+    def follow_the_gil(self):
+        while True:
+            with self.work_arrived:
+                while self.running == 0 and self.limit == self.most:
+                    self.work_arrived.wait()
+            asleep = time.perf_counter()
+            time.sleep(self.PROBE_SECONDS)
+            wait = time.perf_counter() - asleep - self.PROBE_SECONDS
+            self.wait_average += (wait - self.wait_average) / 4
+            with self.turn_freed:
+                if self.wait_average > self.BUSY_SECONDS:
+                    self.limit = max(self.LEAST, self.limit - 1)
+                elif self.wait_average < self.BUSY_SECONDS / 2 and self.limit < self.most:
+                    self.limit += 1
+                    self.turn_freed.notify()
