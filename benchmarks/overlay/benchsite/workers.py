@@ -19,12 +19,15 @@ class HandsBackEveryConnection(ThreadWorker):
     handle = gthread.ThreadWorker.handle
 
 
-class AdmitsTwoAtOnce(ThreadWorker):
-    """The template's worker, running at most two requests at once whatever they do; the other
-    threads wait for a turn without asking for the GIL (FINDINGS.md, section 16)."""
+class AdmitsInTurns(ThreadWorker):
+    """The template's worker, running a request only in one of the turns that new_turns() gives;
+    threads without a turn wait for one without asking for the GIL (FINDINGS.md, section 16)."""
+
+    def new_turns(self):
+        raise NotImplementedError
 
     def init_process(self):
-        self.turns = threading.Semaphore(2)
+        self.turns = self.new_turns()
         super().init_process()
 
     def handle_request(self, req, conn):
@@ -32,17 +35,18 @@ class AdmitsTwoAtOnce(ThreadWorker):
             return super().handle_request(req, conn)
 
 
-class AdmitsByGilWait(ThreadWorker):
-    """The template's worker, running as many requests at once as it has threads while the GIL
-    is free, and down to two while it is busy (FINDINGS.md, section 16)."""
+class AdmitsTwoAtOnce(AdmitsInTurns):
+    """At most two requests at once, whatever they do."""
 
-    def init_process(self):
-        self.turns = TurnsByGilWait(self.cfg.threads)
-        super().init_process()
+    def new_turns(self):
+        return threading.Semaphore(2)
 
-    def handle_request(self, req, conn):
-        with self.turns:
-            return super().handle_request(req, conn)
+
+class AdmitsByGilWait(AdmitsInTurns):
+    """As many requests at once as the worker has threads while the GIL is free, down to two while it is busy."""
+
+    def new_turns(self):
+        return TurnsByGilWait(self.cfg.threads)
 
 
 class TurnsByGilWait:
