@@ -25,6 +25,9 @@ bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.
 # thread free for it, to serve the next request on a kept-alive connection
 # without a detour through its main loop, and to stop listening as soon as
 # it stops, so that no connection waits on a stopping server (gthread.py).
+# Threads, not gevent: gevent served a small JSON view 8-25 % faster, but
+# left one request in four waiting over 0.15 s behind others in its worker
+# (the template's benchmarks/results/FINDINGS.md, section 17).
 worker_class = "{{ cookiecutter.project_slug }}.gthread.ThreadWorker"
 try:
     # Workers follow the CPUs this process may really use (a container's
