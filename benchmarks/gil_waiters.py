@@ -14,28 +14,13 @@ import statistics
 import threading
 import time
 
+from overlay.benchsite.cpu import burn_cpu, loops_for
+from project import CPU_VIEW_SECONDS
+
 THREADS = 11
 LIMITS = (1, 2, THREADS)
 TURNS = 15
 SECONDS_PER_RUN = 0.5
-
-
-def burn(loops: int) -> int:
-    total = 0
-    for i in range(loops):
-        total += i * i % 7
-    return total
-
-
-def loops_for_5_ms() -> int:
-    fastest = min(timed(lambda: burn(100_000)) for _ in range(5))
-    return round(100_000 * 0.005 / fastest)
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def cpu_seconds_per_chunk(limit: int, loops: int) -> float:
@@ -46,7 +31,7 @@ def cpu_seconds_per_chunk(limit: int, loops: int) -> float:
     def compute():
         while not stop.is_set():
             with turns:
-                burn(loops)
+                burn_cpu(loops)
             chunks.append(1)
 
     threads = [threading.Thread(target=compute) for _ in range(THREADS)]
@@ -61,7 +46,7 @@ def cpu_seconds_per_chunk(limit: int, loops: int) -> float:
 
 
 def main() -> None:
-    loops = loops_for_5_ms()
+    loops = loops_for(CPU_VIEW_SECONDS)
     runs = {limit: [] for limit in LIMITS}
     for _ in range(TURNS):
         for limit in LIMITS:
