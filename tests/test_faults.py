@@ -17,7 +17,7 @@ import time
 
 import pytest
 from support.load import VIA_HTTPS, Load, request
-from support.processes import pid_serving, wait_for_workers
+from support.processes import holds_listening_socket, pid_serving, wait_for_workers
 from support.project import procfile_command, production_env, run, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -102,6 +102,49 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0_within
     # and refusals start as soon as the workers stop accepting, not when the last one exits.
     assert dropped == []
     assert refused and min(outcome.started for outcome in refused) < slow.ended
+
+
+def test_on_sigterm_the_socket_ignores_new_connections_at_once_and_serves_those_already_queued(start):
+    """Workers held still (SIGSTOP) keep the listening socket open after the
+    master has stopped: the kernel would go on completing connections for
+    them, and reset those they never accept. The master makes it ignore new
+    ones before it stops."""
+    with start() as server:
+        master = server.process.pid
+        workers = wait_for_workers(master, 2)
+        for worker in workers:
+            os.kill(worker, signal.SIGSTOP)
+        try:
+            queued = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            queued.request("GET", "/healthz", headers=VIA_HTTPS)
+            server.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while holds_listening_socket(master, server.port):  # closed as the master stops
+                assert time.monotonic() < deadline, "the master kept its listening socket 10 s after SIGTERM"
+                time.sleep(0.01)
+            ignored = connection_is_ignored(server.port)
+        finally:
+            for worker in workers:
+                os.kill(worker, signal.SIGCONT)
+        status = queued.getresponse().status
+        exit_code = server.process.wait(timeout=30)
+
+    print(f"\n[SIGTERM, workers held] a new connection was {'ignored' if ignored else 'completed'}; "
+          f"the request queued before SIGTERM: {status}; exit {exit_code}")
+    assert ignored, "a connection completed after SIGTERM, with every worker stopping"
+    assert status == 200
+    assert exit_code == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1)
+
+
+def connection_is_ignored(port):
+    """Whether a connection attempt to `port` gets no answer (its SYN dropped) rather than completing."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except TimeoutError:
+        return True
+    return False
 
 
 def test_a_killed_worker_is_replaced_and_only_the_requests_it_was_serving_fail(start):

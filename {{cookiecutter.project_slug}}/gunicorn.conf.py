@@ -10,6 +10,7 @@ GUNICORN_CMD_ARGS still win over anything here. Reference: https://docs.gunicorn
 import os
 import sys
 
+from {{ cookiecutter.project_slug }}.graceful_stop import refuse_new_connections_on_stop
 from {{ cookiecutter.project_slug }}.sizing import SizingError, available_cpus, memory_limit_bytes, thread_count, worker_count
 from {{ cookiecutter.project_slug }}.watchdog import RequestWatchdog
 
@@ -90,6 +91,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # home and clashes between instances sharing one. Remove this line (and set
 # `control_socket`) to use `gunicornc`.
 control_socket_disable = True
+
+
+# On a full stop, the master makes the listening socket ignore new
+# connections before the workers serve what is queued and close it, so that
+# none slips in between and is reset (graceful_stop.py explains).
+def when_ready(server):
+    refuse_new_connections_on_stop(server)
 
 
 # A gthread worker tells gunicorn it is alive even while one of its request

@@ -50,3 +50,19 @@ def pid_serving(client_socket, candidates):
             except OSError:
                 continue
     raise AssertionError(f"none of {candidates} holds socket {inode}")
+
+
+def holds_listening_socket(pid, port):
+    """Whether process `pid` still has the socket listening on 127.0.0.1:`port` open."""
+    listening = {
+        f"socket:[{fields[9]}]"
+        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port  # 0A: LISTEN
+    }
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) in listening:
+                return True
+        except OSError:
+            continue
+    return False

@@ -17,7 +17,10 @@ completing connections that no one will accept, and resets them when the
 last worker exits: a client, or a load balancer, waits for nothing. This
 worker serves the connections already queued and closes its copy at once,
 so new connections are refused as soon as every process has stopped
-accepting, and a load balancer retries them elsewhere straight away. A
+accepting, and a load balancer retries them elsewhere straight away (on a
+full stop the master has already made the socket ignore new connection
+requests, so that none completes between the last accept and the close, to
+be reset: graceful_stop.py). A
 worker that stops while the others go on (a reload, `max_requests`, the
 request watchdog) changes nothing visible: the socket stays open in them.
 
