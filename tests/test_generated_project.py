@@ -29,10 +29,15 @@ def server(built_project, project_python, tmp_path_factory):
 
 
 def test_the_generated_test_suite_passes(default_project, project_python):
-    result = subprocess.run([str(project_python), "-m", "pytest", "-q"], cwd=default_project, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(project_python), "-m", "pytest", "-q", "-rs"], cwd=default_project, capture_output=True, text=True, timeout=300)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
+    # A test the generated suite skips here (no IPv6 loopback, say) is
+    # reported as a skip of this one, which CI does not accept.
+    skips = re.findall(r"^SKIPPED .*$", result.stdout, re.MULTILINE)
+    if skips:
+        pytest.skip("the generated test suite skipped tests here:\n" + "\n".join(skips))
 
 
 def test_the_generated_test_suite_passes_on_a_fresh_clone_with_no_env_file(default_project, project_python, tmp_path):
