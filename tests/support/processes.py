@@ -34,35 +34,38 @@ def pid_serving(client_socket, candidates):
     """Which of `candidates` holds the server end of `client_socket`'s connection."""
     client_port = client_socket.getsockname()[1]
     server_port = client_socket.getpeername()[1]
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        remote_port = int(fields[2].split(":")[1], 16)
-        if (local_port, remote_port) == (server_port, client_port):
-            inode = fields[9]
-    assert inode, f"no server socket for client port {client_port}"
+    inodes = [inode for local, remote, _, inode in tcp_sockets() if (local, remote) == (server_port, client_port)]
+    assert inodes, f"no server socket for client port {client_port}"
     for pid in candidates:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except OSError:
-                continue
-    raise AssertionError(f"none of {candidates} holds socket {inode}")
+        if inodes[-1] in socket_inodes(pid):
+            return pid
+    raise AssertionError(f"none of {candidates} holds socket {inodes[-1]}")
 
 
 def holds_listening_socket(pid, port):
     """Whether process `pid` still has the socket listening on 127.0.0.1:`port` open."""
-    listening = {
-        f"socket:[{fields[9]}]"
-        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
-        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port  # 0A: LISTEN
-    }
+    listening = {inode for local, _, state, inode in tcp_sockets() if local == port and state == TCP_LISTEN}
+    return bool(listening & socket_inodes(pid))
+
+
+TCP_LISTEN = "0A"  # as /proc/net/tcp writes the state
+
+
+def tcp_sockets():
+    """(local port, remote port, state, inode) of each IPv4 TCP socket, from /proc/net/tcp."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        yield int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16), fields[3], fields[9]
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets process `pid` has open."""
+    inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            if os.readlink(fd) in listening:
-                return True
-        except OSError:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
             continue
-    return False
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
