@@ -60,7 +60,8 @@ class RunningServer:
     def __init__(self, spec: ServerSpec, log_dir: Path):
         self.spec = spec
         self.port = spec.port
-        self.log_path = log_dir / f"{spec.name.replace(' ', '_').replace('/', '_')}-{self.port}.log"
+        # The port keeps names apart; the name is cut to stay within a file name's 255 bytes.
+        self.log_path = log_dir / f"{spec.name.replace(' ', '_').replace('/', '_')[:120]}-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
 
