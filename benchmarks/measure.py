@@ -17,7 +17,7 @@ from pathlib import Path
 
 from catalog import STATIC_VIEW, VIEW_PATHS, Entry
 from load import LoadResult, LoadSettings, run_wrk
-from procmem import PeakMemory, cpu_seconds
+from procmem import PeakMemory, cpu_seconds, voluntary_context_switches
 from project import BakedProject
 from servers import RunningServer, ServerSpec, http_get
 
@@ -96,9 +96,11 @@ def wait_until_idle(pids: list[int]) -> None:
 def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     path, headers = target.requests[view]
     cpu_before = cpu_seconds(target.server.pid)
+    switches_before = voluntary_context_switches(target.server.pid)
     with PeakMemory(target.server.pid) as memory:
         result = run_wrk(target.server.port, path, load, headers)
     cpu_per_request_us = (cpu_seconds(target.server.pid) - cpu_before) / max(result.requests, 1) * 1e6
+    switches_per_request = (voluntary_context_switches(target.server.pid) - switches_before) / max(result.requests, 1)
     for pid, kib in memory.peak_rss_by_pid.items():
         if pid != target.server.pid:
             target.worker_peak_rss_kib[pid] = max(target.worker_peak_rss_kib.get(pid, 0), kib)
@@ -106,7 +108,7 @@ def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     return {
         "server": target.entry.spec.name, "role": target.entry.role, "view": view, "note": target.entry.note,
         "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
-        "errors": result.errors, "cpu_us_per_request": cpu_per_request_us,
+        "errors": result.errors, "cpu_us_per_request": cpu_per_request_us, "voluntary_switches_per_request": switches_per_request,
         "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
     }
 
@@ -130,6 +132,7 @@ def median_rows(samples: list[dict]) -> list[dict]:
             "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
             "errors": sum(r["errors"] for r in rounds),
             "cpu_us_per_request": round(statistics.median(r["cpu_us_per_request"] for r in rounds)),
+            "voluntary_switches_per_request": round(statistics.median(r["voluntary_switches_per_request"] for r in rounds), 1),
             "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rounds), 1),
             "peak_pss_mib": round(max(r["peak_pss_mib"] for r in rounds), 1),
             "rounds_rps": [round(r["requests_per_second"]) for r in rounds],

@@ -1,4 +1,4 @@
-"""Memory and CPU time of a server's whole process tree (master + workers), read from /proc.
+"""Memory, CPU time and context switches of a server's whole process tree (master + workers), read from /proc.
 
 RSS counts pages shared between a preloading master and its forked workers
 once per process, so the sum overstates real use; PSS splits shared pages
@@ -33,6 +33,18 @@ def cpu_seconds(*root_pids: int) -> float:
             user, system, children_user, children_system = map(int, fields[11:15])
             total_ticks += user + system + (children_user + children_system if pid == root_pid else 0)
     return total_ticks / CLOCK_TICKS_PER_SECOND
+
+
+def voluntary_context_switches(root_pid: int) -> int:
+    """How often the tree's live threads have blocked: on I/O, a lock, or waiting for the GIL (threads gone since are not counted)."""
+    total = 0
+    for pid in process_tree(root_pid):
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                total += int(next(line for line in status.read_text().splitlines() if line.startswith("voluntary_ctxt_switches:")).split()[1])
+            except (OSError, StopIteration):  # the thread exited while we looked
+                pass
+    return total
 
 
 def children_by_parent() -> dict[int, list[int]]:

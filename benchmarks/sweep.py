@@ -103,10 +103,11 @@ def against_first(rows: list[dict], first_server: str) -> dict:
 def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings, first_server: str) -> str:
     paired = against_first(rows, first_server)
     header = ["server", "view", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "errors",
-              "server CPU µs/req", "peak RSS MiB", "peak PSS MiB", "cold start s"]
+              "server CPU µs/req", "voluntary context switches/req", "peak RSS MiB", "peak PSS MiB", "cold start s"]
     body = [
         [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], paired.get((row["server"], row["view"]), ""),
-         row["p50_ms"], row["p99_ms"], row["errors"], row["cpu_us_per_request"], row["peak_rss_mib"], row["peak_pss_mib"],
+         row["p50_ms"], row["p99_ms"], row["errors"], row["cpu_us_per_request"], row["voluntary_switches_per_request"],
+         row["peak_rss_mib"], row["peak_pss_mib"],
          cold_starts.get(row["server"])]
         for row in sorted(rows, key=lambda row: (row["view"], -row["requests_per_second"]))
     ]
