@@ -37,14 +37,10 @@ def cpu_seconds(*root_pids: int) -> float:
 
 def voluntary_context_switches(root_pid: int) -> int:
     """How often the tree's live threads have blocked: on I/O, a lock, or waiting for the GIL (threads gone since are not counted)."""
-    total = 0
-    for pid in process_tree(root_pid):
-        for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            try:
-                total += int(next(line for line in status.read_text().splitlines() if line.startswith("voluntary_ctxt_switches:")).split()[1])
-            except (OSError, StopIteration):  # the thread exited while we looked
-                pass
-    return total
+    return sum(
+        proc_field(status, "voluntary_ctxt_switches")
+        for pid in process_tree(root_pid) for status in Path(f"/proc/{pid}/task").glob("*/status")
+    )
 
 
 def children_by_parent() -> dict[int, list[int]]:
@@ -69,10 +65,10 @@ def process_tree(root_pid: int, children: dict[int, list[int]] | None = None) ->
     return tree
 
 
-def memory_kib(pid: int, field: str, source: str) -> int:
-    """A "Field:   123 kB" line from /proc/PID/<source>; 0 once the process is gone."""
+def proc_field(path: Path, field: str) -> int:
+    """The number on a "Field:   123 kB" line of a /proc file; 0 once its process or thread is gone."""
     try:
-        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+        for line in path.read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError):
@@ -81,11 +77,11 @@ def memory_kib(pid: int, field: str, source: str) -> int:
 
 
 def rss_kib(pid: int) -> int:
-    return memory_kib(pid, "VmRSS", "status")
+    return proc_field(Path(f"/proc/{pid}/status"), "VmRSS")
 
 
 def pss_kib(pid: int) -> int:
-    return memory_kib(pid, "Pss", "smaps_rollup")
+    return proc_field(Path(f"/proc/{pid}/smaps_rollup"), "Pss")
 
 
 class PeakMemory:
