@@ -1,7 +1,9 @@
-"""Views the fault tests add to a copy of the baked project; never part of
-the template. Copied in as <package>/fault_views.py, with its urlpatterns
+"""Views the template's tests add to a copy of the baked project; never part
+of the template. Copied in as <package>/fault_views.py, with its urlpatterns
 appended to the project's."""
 
+import gc
+import os
 import time
 
 from django.http import HttpResponse
@@ -23,8 +25,15 @@ def inline_style(request):
     return HttpResponse('<!doctype html><title>x</title><p style="color: red">inline</p>')
 
 
+def collect_garbage(request):
+    """A full collection, as a worker's collector runs now and then under load; answers the worker's PID."""
+    gc.collect()
+    return HttpResponse(str(os.getpid()), content_type="text/plain")
+
+
 urlpatterns = [
     path("faults/slow", slow),
     path("faults/hang", hang),
     path("faults/inline-style", inline_style),
+    path("faults/collect-garbage", collect_garbage),
 ]

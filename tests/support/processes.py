@@ -69,3 +69,9 @@ def socket_inodes(pid):
         if target.startswith("socket:["):
             inodes.add(target[len("socket:["):-1])
     return inodes
+
+
+def memory_kib(pid):
+    """Linux's memory counters of a process (Rss, Pss, Private_Dirty, ...), in KiB."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {name.rstrip(":"): int(value) for name, value, _unit in (line.split() for line in rollup)}
