@@ -4,8 +4,13 @@
         pre_request='benchsite.stock_hooks.pre_request' post_request='benchsite.stock_hooks.post_request'"
 
 (gunicorn imports a hook given as a dotted path; the template's request
-watchdog then never starts.)
+watchdog then never starts, and with `pre_fork` the master no longer
+freezes its objects before forking.)
 """
+
+
+def pre_fork(server, worker):
+    pass
 
 
 def post_worker_init(worker):
