@@ -41,21 +41,11 @@ try:
 except SizingError as error:
     sys.exit(str(error))
 
-# Load Django once in the master, then fork: workers share its memory and
-# start in milliseconds, and a broken setting stops start-up at once
-# instead of making every worker crash in turn.
+# Load Django once in the master, then fork: workers share its memory (and
+# go on sharing it, see when_ready below) and start in milliseconds, and a
+# broken setting stops start-up at once instead of making every worker
+# crash in turn.
 preload_app = True
-
-
-# Before each fork, move everything loaded so far out of the garbage
-# collector's reach. Otherwise a worker's first full collection writes to
-# every object Django left in the master, and the kernel copies each page it
-# touches: measured, half a worker's memory stopped being shared (20 of 40
-# MiB), and three workers took 40-43 MiB more in all, at the same req/s
-# (the template's benchmarks/results/FINDINGS.md, section 22).
-def pre_fork(server, worker):
-    gc.freeze()
-
 
 # A worker silent this long is killed and replaced, and so is one with a
 # request running this long (the watchdog hooks below). Heroku's router
@@ -105,10 +95,21 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True
 
 
+# Once Django is loaded, before the first fork, the master moves what it
+# has loaded out of the garbage collector's reach. Otherwise a worker's first
+# full collection writes to the header of each of those objects, and the
+# kernel copies every page it writes to: measured, half a worker's memory
+# stopped being shared (20 of 40 MiB), and the master with three workers
+# took 40-43 MiB more in all, at the same req/s (the template's
+# benchmarks/results/FINDINGS.md, section 22). Once only, as when_ready
+# runs once: freezing before every fork would also freeze, for good, the
+# garbage each reload (SIGHUP) leaves behind.
+#
 # On a full stop, the master makes the listening socket ignore new
 # connections before the workers serve what is queued and close it, so that
 # none slips in between and is reset (graceful_stop.py explains).
 def when_ready(server):
+    gc.freeze()
     refuse_new_connections_on_stop(server)
 
 

@@ -4,12 +4,12 @@
         pre_request='benchsite.stock_hooks.pre_request' post_request='benchsite.stock_hooks.post_request'"
 
 (gunicorn imports a hook given as a dotted path; the template's request
-watchdog then never starts, and with `pre_fork` the master no longer
-freezes its objects before forking.)
+watchdog then never starts, and with `when_ready` the master neither
+freezes its objects before forking nor changes how it stops.)
 """
 
 
-def pre_fork(server, worker):
+def when_ready(server):
     pass
 
 
