@@ -73,5 +73,6 @@ def socket_inodes(pid):
 
 def memory_kib(pid):
     """Linux's memory counters of a process (Rss, Pss, Private_Dirty, ...), in KiB."""
+    # After a first line that names the address range, "Name:  value kB" lines.
     rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
     return {name.rstrip(":"): int(value) for name, value, _unit in (line.split() for line in rollup)}

@@ -1,6 +1,6 @@
 """GIL settings to sweep, as gunicorn hooks given by dotted path, e.g.
 
-    python3 benchmarks/sweep.py --name switch-interval --config "" --config "post_fork='benchsite.gil_hooks.switch_every_20_ms'"
+    python3 benchmarks/sweep.py --name switch-interval-python313 --config "" --config "post_fork='benchsite.gil_hooks.switch_every_20_ms'"
 """
 
 import sys
