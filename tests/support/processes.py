@@ -4,6 +4,8 @@ import os
 import time
 from pathlib import Path
 
+TCP_LISTEN = "0A"  # as /proc/net/tcp writes the state
+
 
 def child_pids(parent_pid):
     """The live (not zombie) children of `parent_pid`: gunicorn's workers."""
@@ -46,9 +48,6 @@ def holds_listening_socket(pid, port):
     """Whether process `pid` still has the socket listening on 127.0.0.1:`port` open."""
     listening = {inode for local, _, state, inode in tcp_sockets() if local == port and state == TCP_LISTEN}
     return bool(listening & socket_inodes(pid))
-
-
-TCP_LISTEN = "0A"  # as /proc/net/tcp writes the state
 
 
 def tcp_sockets():

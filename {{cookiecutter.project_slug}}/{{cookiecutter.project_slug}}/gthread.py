@@ -20,9 +20,9 @@ so new connections are refused as soon as every process has stopped
 accepting, and a load balancer retries them elsewhere straight away (on a
 full stop the master has already made the socket ignore new connection
 requests, so that none completes between the last accept and the close, to
-be reset: graceful_stop.py). A
-worker that stops while the others go on (a reload, `max_requests`, the
-request watchdog) changes nothing visible: the socket stays open in them.
+be reset: graceful_stop.py). A worker that stops while the others go on (a
+reload, `max_requests`, the request watchdog) changes nothing visible: the
+socket stays open in them.
 
 A thread that has answered a request on a kept-alive connection waits a
 moment for the next request on it, and serves it too. Gunicorn's own worker
