@@ -6,10 +6,12 @@ thread is free, and hands the connection back to gunicorn's main loop
 otherwise. Whichever way a request arrives (at once, pipelined behind the
 last one, after the moment, long after, behind a body the view never read),
 it must be answered, in order, on the same connection; and connections kept
-busy must not keep a new one waiting.
+busy must not keep a new one waiting. The worker also sends each small
+answer whole, headers and body in one TCP packet.
 """
 
 import socket
+import struct
 import threading
 import time
 
@@ -18,6 +20,11 @@ from support.network import http_get
 from support.project import procfile_command, production_env, running_server
 
 pytestmark = pytest.mark.slow
+
+# Where Linux's struct tcp_info (linux/tcp.h, since 4.6) keeps
+# tcpi_data_segs_in: the TCP packets with data a socket has received.
+TCP_INFO_SIZE = 232
+TCPI_DATA_SEGS_IN_OFFSET = 152
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +82,10 @@ class Connection:
             raise ConnectionError(f"the server closed the connection; unread: {self.received!r}")
         self.received += chunk
 
+    def data_packets_received(self):
+        tcp_info = self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+        return struct.unpack_from("I", tcp_info, TCPI_DATA_SEGS_IN_OFFSET)[0]
+
     def close(self):
         self.socket.close()
 
@@ -124,6 +135,29 @@ def test_a_request_after_a_body_the_view_never_read_is_answered(connection):
 
     assert first == (200, b"ok")
     assert connection.response() == (200, b"ok")
+
+
+def test_a_client_closing_its_connection_is_answered_with_a_close(connection):
+    connection.send(get("/healthz"))
+    connection.response()
+    connection.socket.shutdown(socket.SHUT_WR)
+
+    assert connection.socket.recv(1) == b""
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz"])
+def test_each_small_answer_reaches_the_client_in_one_packet(connection, path):
+    """Status line, headers and body in one packet, where gunicorn's own worker
+    sends two (and three for an answer of unknown length, in chunks)."""
+    packets = []
+    for _ in range(3):  # the first request on a connection, and the next ones
+        before = connection.data_packets_received()
+        connection.send(get(path))
+        status, _ = connection.response()
+        packets.append(connection.data_packets_received() - before)
+
+    assert status == 200
+    assert packets == [1, 1, 1]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """
-Gunicorn's gthread worker, with two changes to when it accepts connections
-and one to how it serves a kept-alive connection.
+Gunicorn's gthread worker, with two changes to when it accepts connections,
+one to how it serves a kept-alive connection, and fewer system calls per
+request.
 
 It accepts a connection only while it has a thread free to serve it.
 Gunicorn's own worker goes on accepting when every thread is busy (say,
@@ -33,10 +34,24 @@ A load balancer or a browser busy with a connection sends the next request
 within that moment; an idle connection goes back to the main loop as before.
 So does every connection while all threads are busy, so that one busy
 connection cannot keep others, or new ones, waiting for its thread.
+
+Each system call lets go of the GIL, and getting it back means waiting for
+the other threads of the worker, up to 5 ms (sys.getswitchinterval()) behind
+one that computes. So the thread reads the next request on a kept-alive
+connection with the same call that finds out whether it is there, where
+gunicorn makes two, and it sends a response's status line and headers with
+the first bytes of its body, where gunicorn makes a call, and a TCP packet,
+for each: three system calls per request instead of five. On a small JSON
+view that took 0-12 % less CPU per request in four sweeps (the template's
+benchmarks/results/FINDINGS.md, section 24).
 """
 
+import functools
 import select
+import socket
+import ssl
 
+from gunicorn.http import wsgi
 from gunicorn.workers import gthread
 
 # Long enough for a busy client's next request on the same connection,
@@ -52,6 +67,12 @@ class ThreadWorker(gthread.ThreadWorker):
         # thread, and when the thread hands back its connection. Request
         # threads only read it.
         self.busy_threads = 0
+
+    def init_process(self):
+        # Gunicorn's gthread worker makes each response with wsgi.create();
+        # in this worker process, make it one of the Response class below.
+        wsgi.create = functools.partial(wsgi.create, response_class=Response)
+        super().init_process()
 
     def has_idle_thread(self):
         return self.busy_threads < self.cfg.threads
@@ -88,9 +109,53 @@ class ThreadWorker(gthread.ThreadWorker):
 
 
 def next_request_arrives(conn):
-    """Whether the next request on a kept-alive connection is there, or comes within NEXT_REQUEST_WAIT_MILLISECONDS."""
-    if conn.parser.unreader.buf.getvalue():  # already read with the last request
+    """Whether the next request on a kept-alive connection is there, or comes within NEXT_REQUEST_WAIT_MILLISECONDS.
+
+    What has arrived is read into the parser's buffer on the way.
+    """
+    parser_buffer = conn.parser.unreader
+    if parser_buffer.buf.getvalue():  # already read with the last request
         return True
+    if not isinstance(conn.sock, ssl.SSLSocket):  # whose recv() takes no flags
+        try:
+            # b"" when the client has closed: the parser then finds that out again.
+            parser_buffer.unread(conn.sock.recv(parser_buffer.mxchunk, socket.MSG_DONTWAIT))
+            return True
+        except BlockingIOError:
+            pass
+        except OSError:  # a broken connection: gunicorn's own handling of it takes over
+            return True
     next_request = select.poll()
     next_request.register(conn.sock, select.POLLIN)
     return bool(next_request.poll(NEXT_REQUEST_WAIT_MILLISECONDS))
+
+
+class Response(wsgi.Response):
+    """Gunicorn's response, sending the status line and headers in one call with the first body bytes.
+
+    Only a write that is sure to send body bytes holds the headers back:
+    responses without a body, chunked ones and files sent with sendfile()
+    send their headers as gunicorn does.
+    """
+
+    held_headers = b""
+    hold_headers = False
+
+    def write(self, data):
+        self.hold_headers = (
+            not self.headers_sent and isinstance(data, bytes) and len(data) > 0 and not self.chunked and not self._omits_body
+            and self.response_length != 0
+        )
+        super().write(data)
+
+    def send_headers(self):
+        if self.headers_sent or not self.hold_headers:
+            return super().send_headers()
+        # Gunicorn's own header block, byte for byte (test_responses.py compares them).
+        lines = self.default_headers() + [f"{name}: {value}\r\n" for name, value in self.headers]
+        self.held_headers = ("".join(lines) + "\r\n").encode("latin-1")
+        self.headers_sent = True
+
+    def _emit_body(self, data):
+        data, self.held_headers = self.held_headers + data, b""
+        super()._emit_body(data)

@@ -44,4 +44,7 @@ def plain_response(text, status):
     response = HttpResponse(text, status=status, content_type="text/plain")
     # A cached "ok" would hide an outage.
     response["Cache-Control"] = "no-store"
+    # These answers skip CommonMiddleware, which sets it for other pages.
+    # Without it gunicorn sends the answer in chunks: three packets, not one.
+    response["Content-Length"] = len(response.content)
     return response

@@ -4,15 +4,13 @@
         --config "worker_class='benchsite.workers.HandsBackEveryConnection'"
 """
 
-import functools
-import socket
+import select
 import threading
 import time
 
-from gunicorn.http import wsgi
 from gunicorn.workers import gthread
 
-from ${project_slug}.gthread import ThreadWorker, next_request_arrives
+from ${project_slug}.gthread import NEXT_REQUEST_WAIT_MILLISECONDS, ThreadWorker
 
 
 class HandsBackEveryConnection(ThreadWorker):
@@ -22,65 +20,27 @@ class HandsBackEveryConnection(ThreadWorker):
     handle = gthread.ThreadWorker.handle
 
 
-class SendsHeadersWithBody(ThreadWorker):
-    """The template's worker, sending a response's status line and headers in one sendall()
-    with its first body bytes (HeadersWithBody; FINDINGS.md, section 24)."""
+class MakesGunicornsCalls(ThreadWorker):
+    """The template's worker with gunicorn's own system calls per request, as it was before
+    FINDINGS.md section 24: a poll() before gunicorn's parser reads the next request on a
+    kept-alive connection, and a response's headers in a sendall() of their own."""
 
     def init_process(self):
-        # gthread's handle_request() makes each response with wsgi.create().
-        wsgi.create = functools.partial(wsgi.create, response_class=HeadersWithBody)
-        super().init_process()
-
-
-class ReadsNextRequestAtOnce(SendsHeadersWithBody):
-    """SendsHeadersWithBody, also reading the next request on a kept-alive connection with the
-    recv() that finds out whether it is there, instead of a poll() and then the parser's recv()."""
+        gthread.ThreadWorker.init_process(self)  # leaves gunicorn's wsgi.create() as it is
 
     def handle(self, conn):
         keepalive = gthread.ThreadWorker.handle(self, conn)
-        while keepalive is True and self.alive and self.has_idle_thread() and next_request_read(conn):
+        while keepalive is True and self.alive and self.has_idle_thread() and next_request_polled(conn):
             keepalive = gthread.ThreadWorker.handle(self, conn)
         return keepalive
 
 
-def next_request_read(conn):
-    parser_buffer = conn.parser.unreader
-    if parser_buffer.buf.getvalue():
+def next_request_polled(conn):
+    if conn.parser.unreader.buf.getvalue():
         return True
-    try:
-        # b"" when the client has closed: the parser then finds that out again.
-        parser_buffer.unread(conn.sock.recv(parser_buffer.mxchunk, socket.MSG_DONTWAIT))
-        return True
-    except BlockingIOError:
-        return next_request_arrives(conn)
-    except OSError:
-        return True  # gunicorn's own handling of a broken connection takes over
-
-
-class HeadersWithBody(wsgi.Response):
-    """Gunicorn's response, holding its headers back for the first body bytes when a write is
-    sure to send some: responses without a body, chunked ones and sendfile() are unchanged."""
-
-    held_headers = b""
-    hold_headers = False
-
-    def write(self, data):
-        self.hold_headers = (
-            not self.headers_sent and isinstance(data, bytes) and data and not self.chunked
-            and not self._omits_body and self.response_length != 0
-        )
-        super().write(data)
-
-    def send_headers(self):
-        if self.headers_sent or not self.hold_headers:
-            return super().send_headers()
-        lines = self.default_headers() + [f"{name}: {value}\r\n" for name, value in self.headers]
-        self.held_headers = ("".join(lines) + "\r\n").encode("latin-1")
-        self.headers_sent = True
-
-    def _emit_body(self, data):
-        data, self.held_headers = self.held_headers + data, b""
-        super()._emit_body(data)
+    next_request = select.poll()
+    next_request.register(conn.sock, select.POLLIN)
+    return bool(next_request.poll(NEXT_REQUEST_WAIT_MILLISECONDS))
 
 
 class AdmitsInTurns(ThreadWorker):
