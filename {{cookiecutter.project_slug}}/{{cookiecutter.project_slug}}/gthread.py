@@ -143,8 +143,8 @@ class Response(wsgi.Response):
 
     def write(self, data):
         self.hold_headers = (
-            not self.headers_sent and isinstance(data, bytes) and len(data) > 0 and not self.chunked and not self._omits_body
-            and self.response_length != 0
+            not self.headers_sent and isinstance(data, bytes) and len(data) > 0
+            and not self.chunked and not self._omits_body and self.response_length != 0
         )
         super().write(data)
 
