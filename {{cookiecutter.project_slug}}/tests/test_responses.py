@@ -29,12 +29,12 @@ class RecordingSocket:
         self.sends.append(bytes(data))
 
 
-def serve(response_class, method, status, headers, body_parts):
+def serve(response_class, method, status, headers, body_parts, sock=None):
     """Every sendall() of one response, as gunicorn's gthread worker would make it."""
     config = Config()
     request_bytes = f"{method} /page HTTP/1.1\r\nHost: example.com\r\n\r\n".encode()
     request = next(RequestParser(config, iter([request_bytes]), CLIENT))
-    sock = RecordingSocket()
+    sock = sock or RecordingSocket()
     response, _ = wsgi.create(request, sock, CLIENT, SERVER, config, response_class=response_class)
     response.start_response(status, headers)
     for part in body_parts:
@@ -80,5 +80,11 @@ def test_a_small_page_leaves_in_one_send_with_its_headers():
 
 
 def test_a_body_that_is_not_bytes_is_refused_as_gunicorn_refuses_it():
-    with pytest.raises(TypeError):
-        serve(Response, "GET", "200 OK", PAGE, ["<p>hi</p>\r\n"])
+    sent = {}
+    for response_class in (wsgi.Response, Response):
+        sock = RecordingSocket()
+        with pytest.raises(TypeError):
+            serve(response_class, "GET", "200 OK", PAGE, ["<p>hi</p>\r\n"], sock)
+        sent[response_class] = received(sock.sends)
+
+    assert sent[Response] == sent[wsgi.Response]
