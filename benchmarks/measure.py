@@ -1,16 +1,20 @@
 """Load every server's views in interleaved rounds and keep the median of each.
 
-All servers are started first and stay up (idle ones cost nothing), then
-each round loads every server and view once, in an order shuffled anew
-each round. On a shared machine a burst of someone else's work then spoils
-one sample of several servers, not every sample of one, and the median over
-rounds discards it; and no server always runs first in a round or after a
-particular other one.
+Each round starts every server afresh, loads every server and view once, in
+an order shuffled anew each round, and stops them all. On a shared machine
+a burst of someone else's work then spoils one sample of several servers,
+not every sample of one, and the median over rounds discards it; no server
+always runs first in a round or after a particular other one; and no
+server keeps, for the whole run, the luck or bad luck of one start: four
+copies of one configuration, each started once and loaded in turn, kept
+medians up to 11 % apart over a whole sweep (FINDINGS.md, sections 20
+and 26).
 """
 
 import random
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,8 @@ STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
 
 # One short burst before measuring, so every worker has imported and
 # initialised Django's URL resolver, templates etc. before the clock runs.
+# All servers are warmed at once: it needs no accuracy, and it saves the
+# seconds that five rounds of fresh servers would otherwise add to a run.
 WARMUP = LoadSettings(duration_seconds=1)
 
 # Before each load, wait (at most SETTLE_TIMEOUT_SECONDS) for a window of
@@ -49,7 +55,7 @@ class ServerUnderTest:
 class Measurements:
     rows: list[dict]
     static_headers: dict  # role -> response headers of the static file
-    worker_rss_mib: dict  # server name -> peak RSS of each worker
+    worker_rss_mib: dict  # server name -> for each round, the peak RSS of each of its workers
 
 
 def view_request(project: BakedProject, view: str) -> tuple[str, dict]:
@@ -66,15 +72,33 @@ def require_200(server: RunningServer, path: str, headers: dict) -> dict:
     return response_headers
 
 
-def check_and_warm(entry: Entry, server: RunningServer, project: BakedProject) -> ServerUnderTest:
+def checked(entry: Entry, server: RunningServer, project: BakedProject) -> ServerUnderTest:
     target = ServerUnderTest(entry, server, {view: view_request(project, view) for view in entry.views})
     for view, (path, headers) in target.requests.items():
         response_headers = require_200(server, path, headers)
         if view == STATIC_VIEW:
             target.static_headers = response_headers
-    first_path, first_headers = target.requests[entry.views[0]]
-    run_wrk(server.port, first_path, WARMUP, first_headers)
     return target
+
+
+def start_all(entries: list[Entry], project: BakedProject, log_dir: Path, running: ExitStack) -> list[ServerUnderTest]:
+    """Spawn every server at once (they boot in parallel), check each URL answers 200, and warm them all."""
+    servers = []
+    for entry in entries:
+        server = RunningServer(entry.spec, log_dir).start()
+        running.callback(server.stop)
+        servers.append(server)
+    for server in servers:
+        server.wait_until_ready()
+    targets = [checked(entry, server, project) for entry, server in zip(entries, servers)]
+    with ThreadPoolExecutor(len(targets)) as pool:
+        list(pool.map(warm, targets))
+    return targets
+
+
+def warm(target: ServerUnderTest) -> None:
+    path, headers = target.requests[target.entry.views[0]]
+    run_wrk(target.server.port, path, WARMUP, headers)
 
 
 def wait_until_idle(pids: list[int]) -> None:
@@ -143,28 +167,29 @@ def median_rows(samples: list[dict]) -> list[dict]:
 
 
 def measure_all(entries: list[Entry], project: BakedProject, load: LoadSettings, rounds: int, log_dir: Path) -> Measurements:
-    samples = []
-    with ExitStack() as running:
-        print("Starting every server ...", flush=True)
-        targets = [check_and_warm(entry, running.enter_context(RunningServer(entry.spec, log_dir)), project) for entry in entries]
-        loads = [(target, view) for target in targets for view in target.entry.views]
-        for round_number in range(1, rounds + 1):
-            print(f"Round {round_number} of {rounds}: {load.describe()} per server and view, in a shuffled order", flush=True)
-            # A new order each round (the same in every run), so that no
-            # server always follows the same one or opens the round.
-            order = loads.copy()
-            random.Random(round_number).shuffle(order)
-            for target, view in order:
-                wait_until_idle([other.server.pid for other in targets])
-                samples.append(load_view(target, view, load))
-    canonical_order = [(target.entry.spec.name, view) for target, view in loads]
+    samples, static_headers, worker_rss_mib = [], {}, {entry.spec.name: [] for entry in entries}
+    loads = [(entry_index, view) for entry_index, entry in enumerate(entries) for view in entry.views]
+    for round_number in range(1, rounds + 1):
+        print(f"Round {round_number} of {rounds}: every server started afresh, then {load.describe()} per server and view, "
+              "in a shuffled order", flush=True)
+        # A new order each round (the same in every run), so that no
+        # server always follows the same one or opens the round.
+        order = loads.copy()
+        random.Random(round_number).shuffle(order)
+        with ExitStack() as running:
+            targets = start_all(entries, project, log_dir, running)
+            for entry_index, view in order:
+                wait_until_idle([target.server.pid for target in targets])
+                samples.append(load_view(targets[entry_index], view, load))
+        for target in targets:
+            if target.static_headers:
+                static_headers.setdefault(target.entry.role, target.static_headers)
+            worker_rss_mib[target.entry.spec.name].append([round(kib / 1024, 1) for _, kib in sorted(target.worker_peak_rss_kib.items())])
+    canonical_order = [(entries[entry_index].spec.name, view) for entry_index, view in loads]
     return Measurements(
         rows=sorted(median_rows(samples), key=lambda row: canonical_order.index((row["server"], row["view"]))),
-        static_headers={target.entry.role: target.static_headers for target in targets if target.static_headers},
-        worker_rss_mib={
-            target.entry.spec.name: [round(target.worker_peak_rss_kib[pid] / 1024, 1) for pid in sorted(target.worker_peak_rss_kib)]
-            for target in targets
-        },
+        static_headers=static_headers,
+        worker_rss_mib=worker_rss_mib,
     )
 
 

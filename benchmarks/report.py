@@ -166,7 +166,7 @@ def markdown_report(results: dict) -> str:
         f"Cold start (spawn to first 200 on /healthz, our defaults): median {results['cold_start']['median_seconds']} s "
         f"of {results['cold_start']['samples_seconds']}.",
         "",
-        f"Per-worker peak RSS, our defaults (MiB, recycled workers included): {results['ours_worker_rss_mib']}.",
+        f"Per-worker peak RSS, our defaults (MiB; a list per round, as each round starts the servers afresh; recycled workers included): {results['ours_worker_rss_mib']}.",
         "",
         "## Static response headers",
         "",

@@ -9,8 +9,8 @@
 Every configuration is the baked project's own gunicorn.conf.py with some
 settings reassigned after it (values are Python literals), so settings that
 have no command-line flag to turn them off, like preload_app, can be varied
-too. All configurations are started at once, then loaded in turn, --rounds
-times over (see measure.py), and each figure is the median over rounds. --references adds the
+too. Each of --rounds rounds starts all configurations afresh, then loads
+them in turn (see measure.py), and each figure is the median over rounds. --references adds the
 issue's comparison servers to every round. Writes
 benchmarks/results/sweep-NAME.{md,json}.
 """
