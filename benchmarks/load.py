@@ -21,6 +21,7 @@ class LoadSettings:
 class LoadResult:
     requests_per_second: float
     p50_ms: float
+    p90_ms: float
     p99_ms: float
     requests: int
     non_2xx: int  # wrk counts 3xx as success; every URL is checked for a 200 first (see run.py)
@@ -40,12 +41,13 @@ def latency_ms(text: str) -> float:
 
 
 def parse_wrk(output: str) -> LoadResult:
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return LoadResult(
         requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         p50_ms=latency_ms(percentiles["50"]),
+        p90_ms=latency_ms(percentiles["90"]),
         p99_ms=latency_ms(percentiles["99"]),
         requests=int(re.search(r"(\d+) requests in", output).group(1)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,

@@ -8,6 +8,7 @@ from . import views
 urlpatterns = [
     path("bench/json", views.tiny_json),
     path("bench/cpu", views.cpu_bound),
+    path("bench/cpu-long", views.cpu_bound_long),
     path("bench/io", views.io_bound),
     path("", include(settings.BENCH_PROJECT_URLCONF)),
 ]

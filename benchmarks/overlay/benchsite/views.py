@@ -1,4 +1,4 @@
-"""The three request shapes the benchmark loads: tiny JSON, CPU-bound, I/O-bound."""
+"""The request shapes the benchmarks load: tiny JSON, CPU-bound (~5 ms, and ~50 ms for mixed.py), I/O-bound."""
 
 import os
 import time
@@ -19,6 +19,12 @@ def tiny_json(request):
 
 def cpu_bound(request):
     return JsonResponse({"result": burn_cpu(CPU_LOOPS)})
+
+
+def cpu_bound_long(request):
+    # A heavy page: ten times the CPU-bound view, so that it computes past
+    # any GIL switch interval worth trying.
+    return JsonResponse({"result": burn_cpu(CPU_LOOPS * 10)})
 
 
 def io_bound(request):
