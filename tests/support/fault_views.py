@@ -4,6 +4,7 @@ appended to the project's."""
 
 import gc
 import os
+import sys
 import time
 
 from django.http import HttpResponse
@@ -31,9 +32,15 @@ def collect_garbage(request):
     return HttpResponse(str(os.getpid()), content_type="text/plain")
 
 
+def gil_switch_interval(request):
+    """The worker's PID, and how long (s) a computing thread of it keeps the GIL from the others."""
+    return HttpResponse(f"{os.getpid()} {sys.getswitchinterval()!r}", content_type="text/plain")
+
+
 urlpatterns = [
     path("faults/slow", slow),
     path("faults/hang", hang),
     path("faults/inline-style", inline_style),
     path("faults/collect-garbage", collect_garbage),
+    path("faults/gil-switch-interval", gil_switch_interval),
 ]

@@ -36,8 +36,8 @@ So does every connection while all threads are busy, so that one busy
 connection cannot keep others, or new ones, waiting for its thread.
 
 Each system call lets go of the GIL, and getting it back means waiting for
-the other threads of the worker, up to 5 ms (sys.getswitchinterval()) behind
-one that computes. So the thread reads the next request on a kept-alive
+the other threads of the worker, up to 10 ms (sys.getswitchinterval(), set
+in gunicorn.conf.py) behind one that computes. So the thread reads the next request on a kept-alive
 connection with the same call that finds out whether it is there, where
 gunicorn makes two, and it sends a response's status line and headers with
 the first bytes of its body, where gunicorn makes a call, and a TCP packet,
