@@ -47,13 +47,14 @@ except SizingError as error:
 # after 10 ms, not Python's 5. With 12 threads most pieces of work between
 # two database or HTTP calls then finish without being cut off: on 2 CPUs,
 # a third fewer thread switches and 2-4 % less CPU per request on a view
-# that computes 5 ms (three sweeps), the difference between trailing the
-# hand-tuned configurations on such a view and matching them. The price: a
-# light request may wait up to 10 ms instead of 5, at each of its system
-# calls, behind a heavy one computing in its worker; with both kinds at once
-# the difference stayed within what two identical servers differ by (the
-# template's benchmarks/results/FINDINGS.md, section 27). Delete the line to
-# favour light requests.
+# that computes 5 ms (two sweeps; 20 ms gained no more), the difference
+# between trailing the hand-tuned configurations on such a view and
+# matching them. The price: a light request may wait up to 10 ms instead of
+# 5, at each of its system calls, behind a heavy one computing in its
+# worker; with both kinds at once the difference stayed within what two
+# identical servers differ by (the template's
+# benchmarks/results/FINDINGS.md, section 27). Delete the line to favour
+# light requests.
 sys.setswitchinterval(0.01)
 
 # Load Django once in the master, then fork: workers share its memory (and

@@ -37,13 +37,13 @@ connection cannot keep others, or new ones, waiting for its thread.
 
 Each system call lets go of the GIL, and getting it back means waiting for
 the other threads of the worker, up to 10 ms (sys.getswitchinterval(), set
-in gunicorn.conf.py) behind one that computes. So the thread reads the next request on a kept-alive
-connection with the same call that finds out whether it is there, where
-gunicorn makes two, and it sends a response's status line and headers with
-the first bytes of its body, where gunicorn makes a call, and a TCP packet,
-for each: three system calls per request instead of five. On a small JSON
-view that took 0-12 % less CPU per request in four sweeps (the template's
-benchmarks/results/FINDINGS.md, section 24).
+in gunicorn.conf.py) behind one that computes. So the thread reads the next
+request on a kept-alive connection with the same call that finds out whether
+it is there, where gunicorn makes two, and it sends a response's status line
+and headers with the first bytes of its body, where gunicorn makes a call,
+and a TCP packet, for each: three system calls per request instead of five.
+On a small JSON view that took 0-12 % less CPU per request in four sweeps
+(the template's benchmarks/results/FINDINGS.md, section 24).
 """
 
 import functools
