@@ -50,10 +50,11 @@ MASTER_MEMORY_MB = 32
 # services. Workers x threads must reach the connections a load balancer
 # holds open: with 32 connections to a view that waits 50 ms, 3 x 12 served
 # 596 req/s with a p99 of 65 ms (granian: 603 and 62), while 2 x 12 fell to
-# 452 req/s with a p99 of 120 ms. Threads have a price on views that only
-# compute: 4 threads served a 5 ms CPU-bound view 1.24x as fast as 12
-# (sweep-design-choices.md; why is not settled, see FINDINGS.md section
-# 16), but the 50 ms view at 227 req/s with a p99 of 620 ms.
+# 452 req/s with a p99 of 120 ms. Fewer threads serve that view far worse
+# (4 threads: 227 req/s, p99 620 ms, sweep-design-choices.md). On views that
+# only compute, 12 threads cut each other off at the GIL, which cost a few
+# per cent against 2 threads per worker (FINDINGS.md section 21) until
+# gunicorn.conf.py's 10 ms switch interval won it back (section 27).
 DEFAULT_THREADS = 12
 
 # cgroup v1 has no "max": an unlimited memory cgroup reports a number close to
