@@ -16,7 +16,6 @@ over rounds. Writes benchmarks/results/mixed-NAME.{md,json}.
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -25,13 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import setup_env
-from catalog import HAND_TUNED, gunicorn_ours, overriding_conf, standard_entries
+from catalog import DYNAMIC_VIEWS, HAND_TUNED, OURS
 from load import LoadResult, LoadSettings, run_wrk
 from measure import WARMUP, require_200, wait_until_idle
 from project import BakedProject, prepare_project
 from report import markdown_table
 from servers import RunningServer, ServerSpec
-from sweep import configurations, label
+from sweep import configurations, sweep_entries
 
 LIGHT_PATH = "/bench/json"
 HEAVY_PATH = "/bench/cpu-long"
@@ -56,13 +55,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def server_specs(project: BakedProject, work_dir: Path, settings_list: list[dict], references: bool) -> list[ServerSpec]:
-    specs = [
-        gunicorn_ours(project, label(settings), ["--config", str(overriding_conf(project, settings, work_dir / f"mixed-{index}.gunicorn.conf.py"))])
-        for index, settings in enumerate(settings_list)
-    ]
-    if references:
-        specs += [entry.spec for entry in standard_entries(project, work_dir, machine_workers=os.cpu_count()) if entry.role == HAND_TUNED]
-    return specs
+    """The configurations as sweep.py makes them, and with --references the hand-tuned gunicorn servers (not granian)."""
+    entries = sweep_entries(project, work_dir, settings_list, DYNAMIC_VIEWS, references)
+    return [entry.spec for entry in entries if entry.role in (OURS, HAND_TUNED)]
 
 
 def load_both(port: int, args: argparse.Namespace) -> tuple[LoadResult, LoadResult]:
