@@ -25,7 +25,7 @@ DEPLOY_FILES = {
     "Render": ({{ cookiecutter.deploy_render }}, ["render.yaml"]),
 }
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
-RUNTIME_MODULES = ("django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "dotenv", "brotli")
+RUNTIME_MODULES = ("django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv", "brotli")
 STARTUP_TIMEOUT_SECONDS = 60
 SHUTDOWN_TIMEOUT_SECONDS = 35
 

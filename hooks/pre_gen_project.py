@@ -12,7 +12,7 @@ SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 # Modules the generated project imports, or that its tools put on sys.path:
 # a package of the same name would shadow them.
 IMPORTED_MODULES = {
-    "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "dotenv",
+    "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv",
     "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates",
 }
 

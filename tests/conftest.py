@@ -7,6 +7,7 @@ import pytest
 
 from support.postgres import PostgresCluster, postgres_bin_dir, throwaway_postgres
 from support.project import TEMPLATE_DIR, make_virtualenv, production_env, run
+from support.redis import RedisServer, redis_server_binary
 
 
 def bake(cookies, **answers):
@@ -26,6 +27,14 @@ def template_requirement(name):
 @pytest.fixture(scope="session")
 def default_project(cookies_session):
     result = bake(cookies_session)
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
+def redis_project(cookies_session):
+    """A project baked with redis=yes: Redis in every deploy file."""
+    result = bake(cookies_session, redis=True)
     assert result.exit_code == 0, result.exception
     return result.project_path
 
@@ -87,6 +96,30 @@ def postgres_cluster():
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture
+def redis_server():
+    """A running redis-server of the test's own, which it may stop and start again."""
+    yield from throwaway_redis(tls=False)
+
+
+@pytest.fixture
+def redis_tls_server():
+    """The same, speaking TLS only, with a self-signed certificate (as Heroku's Key-Value Store)."""
+    yield from throwaway_redis(tls=True)
+
+
+def throwaway_redis(tls):
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    server = RedisServer(binary, tls=tls)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -55,9 +55,18 @@ def test_offline_the_boot_check_is_skipped_and_the_project_kept(tmp_path):
 
 
 def test_a_project_that_cannot_boot_fails_generation_with_gunicorns_reason(tmp_path, project_python):
-    result, output_dir = generate(tmp_path, cookiecutter_command(project_python), env={"GUNICORN_THREADS": "lots"})
+    # More workers than the database pools were sized for: only gunicorn meets that.
+    result, output_dir = generate(tmp_path, cookiecutter_command(project_python), env={"GUNICORN_CMD_ARGS": "--workers 7"})
 
     assert result.returncode != 0
     assert "Boot check FAILED: gunicorn exited with code 1 before answering." in result.stderr
-    assert "GUNICORN_THREADS must be a positive whole number" in result.stderr
+    assert "gunicorn was told to run 7 workers" in result.stderr
+    assert list(output_dir.iterdir()) == []
+
+
+def test_a_bad_environment_fails_generation_at_the_first_command_that_meets_it(tmp_path, project_python):
+    result, output_dir = generate(tmp_path, cookiecutter_command(project_python), env={"GUNICORN_THREADS": "lots"})
+
+    assert result.returncode != 0
+    assert "Boot check FAILED: `manage.py migrate --noinput` failed:\nGUNICORN_THREADS must be a positive whole number" in result.stderr
     assert list(output_dir.iterdir()) == []

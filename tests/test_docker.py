@@ -3,8 +3,8 @@ engine with the generated README's own commands.
 
 The engine is a private dockerd (support/docker_engine.py), one per test
 session. No image can be pulled here, so `python:<version>-slim` and
-`postgres:17` are local stand-ins (Debian bookworm with this machine's
-CPython; Debian's PostgreSQL), built once per session; the project's image
+`postgres:17` (and `redis:7`) are local stand-ins (Debian bookworm with this
+machine's CPython; Debian's PostgreSQL and Redis), built once per session; the project's image
 is built once, from the README's `docker build` line, and reused.
 """
 
@@ -28,6 +28,7 @@ from support.network import free_port, http_get, wait_for_http_200
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 POSTGRES_IMAGE_DIR = Path(__file__).parent / "support" / "postgres_image"
+REDIS_IMAGE_DIR = Path(__file__).parent / "support" / "redis_image"
 # docker stop's default: SIGTERM, then SIGKILL this many seconds later.
 STOP_TIMEOUT_SECONDS = 10
 
@@ -356,3 +357,28 @@ def test_the_readme_compose_commands_run_migrations_web_and_postgresql(base_imag
     assert down.returncode == 0, down.stdout + down.stderr
     assert up_exit == 0, output
     assert docker(env, "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={built_project.name}").stdout == ""
+
+
+def test_with_the_redis_answer_compose_runs_redis_and_the_app_caches_in_it(base_images, redis_project, compose_env, docker_engine, tmp_path):
+    python_image, _ = base_images
+    redis_image = yaml.safe_load((redis_project / "compose.yaml").read_text())["services"]["cache"]["image"]
+    docker_engine.run_docker("build", "--build-arg", f"BASE_IMAGE={python_image}-bookworm", "--tag", redis_image, str(REDIS_IMAGE_DIR))
+    port = free_port()
+    env = {**compose_env, "WEB_PORT": str(port)}
+    log_path = tmp_path / "compose-up.log"
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(["docker", "compose", "up", "--build"], cwd=redis_project, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http_200(port, "/readyz", timeout=180, process=up)
+        cache = "from django.core.cache import caches; cache = caches['default']; "
+        stored = docker(env, "compose", "exec", "-T", "web", "python", "manage.py", "shell", "-c",
+                        cache + "cache.set('greeting', 'shared', 60); print(type(cache).__name__)", cwd=redis_project)
+        read = docker(env, "compose", "exec", "-T", "web", "python", "manage.py", "shell", "-c",
+                      cache + "print(cache.get('greeting'))", cwd=redis_project)
+    finally:
+        docker(env, "compose", "down", cwd=redis_project, timeout=120)
+        up.wait(timeout=60)
+
+    # Two processes of the web container: what one stored, the other read, through the cache service.
+    assert stored.stdout.strip().splitlines()[-1] == "RedisCache"
+    assert read.stdout.strip().splitlines()[-1] == "shared"

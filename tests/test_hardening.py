@@ -62,8 +62,18 @@ def head(path, extra=b""):
         ("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL"),
         ("DATABASE_URL", "postgres://admin:hunter2@db:port/app", "DATABASE_URL is not a database URL"),
         ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
+        ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections for this instance"),
+        ("DATABASE_MAX_CONNECTIONS", "-1", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
+        ("DATABASE_MAX_CONNECTIONS", "abc", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
+        ("REDIS_URL", "http://:hunter2@cache:6379/0", "REDIS_URL is not a Redis URL: it must start with redis://, rediss:// or unix://"),
+        ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
+        ("REDIS_URL", "rediss://:hunter2@/0", "REDIS_URL is not a Redis URL: it has no host"),
     ],
-    ids=["secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port", "web-concurrency"],
+    ids=[
+        "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
+        "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
+        "redis-url-port", "redis-url-host",
+    ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
     env = production_env(project_python)
@@ -82,6 +92,32 @@ def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_va
     assert len(output) == 1, "\n".join(output)
     assert output[0].startswith(variable) and line in output[0]
     assert "hunter2" not in output[0]  # a URL's password stays out of logs
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL"),
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
+        ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
+        ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
+    ],
+    ids=["database-url", "web-concurrency", "max-connections", "redis-url"],
+)
+def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(fault_project, project_python, variable, value, line):
+    """The release phase (`manage.py migrate`) often meets a bad variable before the server does."""
+    env = production_env(project_python, **{variable: value})
+
+    result = subprocess.run(
+        shlex.split(procfile_command(fault_project, "release")), cwd=fault_project, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    output = (result.stdout + result.stderr).strip().splitlines()
+
+    assert result.returncode != 0
+    assert len(output) == 1, "\n".join(output)
+    assert output[0].startswith(variable) and line in output[0]
+    assert "hunter2" not in output[0]
 
 
 # --- Hostile HTTP ---------------------------------------------------------------------

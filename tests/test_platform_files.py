@@ -59,22 +59,52 @@ def test_every_deploy_command_in_the_readme_is_one_the_tests_run(default_project
     assert unknown == []
 
 
-def test_app_json_is_valid_against_herokus_schema(default_project):
-    result = check_jsonschema("--schemafile", schema("HEROKU_APP_JSON_SCHEMA"), str(default_project / "app.json"))
+@pytest.fixture(params=["default", "redis"])
+def each_project(request):
+    """The default bake, then the one with redis=yes."""
+    return request.getfixturevalue({"default": "default_project", "redis": "redis_project"}[request.param])
+
+
+def test_app_json_is_valid_against_herokus_schema(each_project):
+    result = check_jsonschema("--schemafile", schema("HEROKU_APP_JSON_SCHEMA"), str(each_project / "app.json"))
 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_render_yaml_is_valid_against_renders_schema(default_project):
-    result = check_jsonschema("--schemafile", schema("RENDER_BLUEPRINT_SCHEMA", RENDER_SCHEMA_URL), str(default_project / "render.yaml"))
+def test_render_yaml_is_valid_against_renders_schema(each_project):
+    result = check_jsonschema("--schemafile", schema("RENDER_BLUEPRINT_SCHEMA", RENDER_SCHEMA_URL), str(each_project / "render.yaml"))
 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_compose_yaml_is_valid_against_the_compose_specification(default_project):
-    result = check_jsonschema("--builtin-schema", "vendor.compose-spec", str(default_project / "compose.yaml"))
+def test_compose_yaml_is_valid_against_the_compose_specification(each_project):
+    result = check_jsonschema("--builtin-schema", "vendor.compose-spec", str(each_project / "compose.yaml"))
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_the_redis_answer_no_deploy_file_mentions_redis(default_project):
+    for name in ("app.json", "render.yaml", "compose.yaml"):
+        assert "redis" not in (default_project / name).read_text().lower(), name
+
+
+def test_with_the_redis_answer_each_platform_provisions_redis_and_hands_the_app_its_url(redis_project):
+    app_json = json.loads((redis_project / "app.json").read_text())
+    blueprint, web = render_web_service(redis_project)
+    key_value = next(service for service in blueprint["services"] if service["type"] == "keyvalue")
+    compose = yaml.safe_load((redis_project / "compose.yaml").read_text())
+
+    # Heroku's Key-Value Store add-on sets REDIS_URL itself; Heroku CI gets one in the test dyno.
+    assert [addon["plan"] for addon in app_json["addons"]] == ["heroku-postgresql", "heroku-redis:mini"]
+    assert "heroku-redis:in-dyno" in app_json["environments"]["test"]["addons"]
+    # Render: a Key Value service reachable from the Blueprint's services only, its URL in REDIS_URL.
+    assert {variable["key"]: variable for variable in web["envVars"]}["REDIS_URL"]["fromService"] == {
+        "type": "keyvalue", "name": key_value["name"], "property": "connectionString",
+    }
+    assert key_value["ipAllowList"] == []
+    # compose: a cache service the web service waits for, and its URL.
+    assert compose["services"]["web"]["environment"]["REDIS_URL"] == "redis://cache:6379/0"
+    assert compose["services"]["web"]["depends_on"]["cache"] == {"condition": "service_healthy"}
 
 
 def test_app_json_generates_the_secret_adds_postgres_and_runs_one_web_dyno(default_project):

@@ -11,8 +11,9 @@ import gc
 import os
 import sys
 
+from {{ cookiecutter.project_slug }}.connection_budget import close_connections_before_fork, connection_budget
 from {{ cookiecutter.project_slug }}.graceful_stop import refuse_new_connections_on_stop
-from {{ cookiecutter.project_slug }}.sizing import SizingError, available_cpus, memory_limit_bytes, thread_count, worker_count
+from {{ cookiecutter.project_slug }}.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.watchdog import RequestWatchdog
 
 wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
@@ -35,13 +36,16 @@ bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.
 worker_class = "{{ cookiecutter.project_slug }}.gthread.ThreadWorker"
 try:
     # Workers follow the CPUs this process may really use (a container's
-    # quota, not the host's core count), capped by its memory limit.
-    # WEB_CONCURRENCY, which Heroku sets, always wins.
-    workers = worker_count(os.environ, available_cpus(), memory_limit_bytes())
-    # GUNICORN_THREADS overrides the threads per worker.
-    threads = thread_count(os.environ)
+    # quota, not the host's core count), capped by its memory limit and by
+    # DATABASE_MAX_CONNECTIONS (each worker needs a database connection).
+    # WEB_CONCURRENCY, which Heroku sets, wins over the CPUs and memory.
+    # GUNICORN_THREADS overrides the threads per worker. Django's settings
+    # size each worker's database pool from the same numbers.
+    size = this_instance(os.environ)
 except SizingError as error:
     sys.exit(str(error))
+workers = size.workers
+threads = size.threads
 
 # A thread that computes lets the other threads of its worker have the GIL
 # after 10 ms, not Python's 5. With 12 threads most pieces of work between
@@ -111,9 +115,15 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True
 
 
-# Once Django is loaded, before the first fork, the master moves what it
-# has loaded out of the garbage collector's reach. Otherwise a worker's first
-# full collection writes to the header of each of those objects, and the
+# Once Django is loaded, before the first fork, the master checks that the
+# database pools (sized for `workers`) fit the workers gunicorn will start,
+# logs the sizing and the instance's connection arithmetic against the
+# PostgreSQL server's limit, and closes any database connection loading the
+# app opened: each worker opens its own pool once it runs.
+#
+# Then the master moves what it has loaded out of the garbage collector's
+# reach. Otherwise a worker's first full collection writes to the header
+# of each of those objects, and the
 # kernel copies every page it writes to: measured, half a worker's memory
 # stopped being shared (20 of 40 MiB), and the master with three workers
 # took 40-43 MiB more in all, at the same req/s (the template's
@@ -125,8 +135,25 @@ control_socket_disable = True
 # connections before the workers serve what is queued and close it, so that
 # none slips in between and is reset (graceful_stop.py explains).
 def when_ready(server):
+    require_the_sized_worker_count(server)
+    for note in size.notes():
+        server.log.warning(note)
+    budget = connection_budget(size)
+    if budget:
+        level, line = budget
+        getattr(server.log, level)(line)
+    close_connections_before_fork()
     gc.freeze()
     refuse_new_connections_on_stop(server)
+
+
+def require_the_sized_worker_count(server):
+    """Each worker's database pool was sized for `workers`; more of them would hold more than DATABASE_MAX_CONNECTIONS."""
+    if server.cfg.workers != workers:
+        sys.exit(
+            f"gunicorn was told to run {server.cfg.workers} workers (--workers or GUNICORN_CMD_ARGS), but the database "
+            f"pools are sized for {workers}: set WEB_CONCURRENCY={server.cfg.workers} instead."
+        )
 
 
 # A gthread worker tells gunicorn it is alive even while one of its request

@@ -6,8 +6,16 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:
+        # Load the settings first: a missing or malformed environment variable
+        # stops every command here with one line naming it, as it stops the server.
+        settings.INSTALLED_APPS
+    except ImproperlyConfigured as problem:
+        sys.exit(str(problem))
     execute_from_command_line(sys.argv)
 
 

@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from django.core.cache import cache
+from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
 
@@ -14,6 +16,21 @@ from django.urls import path
 def slow(request):
     time.sleep(float(request.GET["seconds"]))
     return HttpResponse("done", content_type="text/plain")
+
+
+def database_hold(request):
+    """A view that holds a database connection, as one running a query does."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [float(request.GET["seconds"])])
+    return HttpResponse("held", content_type="text/plain")
+
+
+def cached(request):
+    """?set=KEY&value=VALUE stores in the cache; ?get=KEY answers what it holds."""
+    if "set" in request.GET:
+        cache.set(request.GET["set"], request.GET["value"], timeout=300)
+        return HttpResponse("stored", content_type="text/plain")
+    return HttpResponse(str(cache.get(request.GET["get"])), content_type="text/plain")
 
 
 def hang(request):
@@ -40,6 +57,8 @@ def gil_switch_interval(request):
 urlpatterns = [
     path("faults/slow", slow),
     path("faults/hang", hang),
+    path("faults/database-hold", database_hold),
+    path("faults/cache", cached),
     path("faults/inline-style", inline_style),
     path("faults/collect-garbage", collect_garbage),
     path("faults/gil-switch-interval", gil_switch_interval),

@@ -23,6 +23,7 @@ class Outcome:
     ended: float
     status: int | None = None
     error: str | None = None
+    headers: dict = field(default_factory=dict)  # lower-case names
 
     def in_flight_at(self, moment):
         return self.started < moment < self.ended
@@ -36,7 +37,8 @@ def request(port, path, headers=VIA_HTTPS, timeout=30):
         connection.request("GET", path, headers={"Connection": "close", **headers})
         response = connection.getresponse()
         response.read()
-        return Outcome(path, started, time.monotonic(), status=response.status)
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return Outcome(path, started, time.monotonic(), status=response.status, headers=headers)
     except OSError as error:  # refused, reset, timed out, closed without a response
         return Outcome(path, started, time.monotonic(), error=type(error).__name__)
     finally:
@@ -46,9 +48,10 @@ def request(port, path, headers=VIA_HTTPS, timeout=30):
 @dataclass
 class Load:
     """`threads` clients requesting `paths` in turn until stopped, for at most
-    `max_seconds` and `max_requests` requests in all."""
+    `max_seconds` and `max_requests` requests in all. `port` may be a list:
+    the clients are then shared out among the servers on those ports."""
 
-    port: int
+    port: int | list
     paths: tuple = ("/",)
     threads: int = 8
     max_seconds: float = 60
@@ -73,12 +76,14 @@ class Load:
             client.join(timeout=60)
 
     def _client(self, number):
+        ports = self.port if isinstance(self.port, list) else [self.port]
+        port = ports[number % len(ports)]
         turn = number
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             with self._lock:
                 if len(self.outcomes) >= self.max_requests:
                     return
-            outcome = request(self.port, self.paths[turn % len(self.paths)])
+            outcome = request(port, self.paths[turn % len(self.paths)])
             turn += 1
             with self._lock:
                 self.outcomes.append(outcome)

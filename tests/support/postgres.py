@@ -9,8 +9,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
 
 from .network import free_port
 
@@ -33,10 +37,13 @@ def as_postgres_user(command):
 
 class PostgresCluster:
     """A cluster of its own in a temp dir, on a free loopback port, that a
-    test can stop and start again (on the same port) to play an outage."""
+    test can stop and start again (on the same port) to play an outage.
+    `max_connections` plays a plan's connection limit (PostgreSQL keeps 3
+    of them for superusers)."""
 
-    def __init__(self, bin_dir):
+    def __init__(self, bin_dir, max_connections=None):
         self.bin_dir = bin_dir
+        self.max_connections = max_connections
         self.base = Path(tempfile.mkdtemp(prefix="template-tests-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres", "postgres")
@@ -53,7 +60,22 @@ class PostgresCluster:
 
     def start(self):
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        if self.max_connections:
+            options += f" -c max_connections={self.max_connections}"
         self.pg_ctl("-o", options, "-l", str(self.base / "log"), "-w", "start")
+
+    def app_database(self, role="app"):
+        """The URL of a new database owned by a new plain (not superuser) role,
+        as a platform gives an app: superusers' reserved slots stay free for
+        the test to watch the server from."""
+        password = f"{role}-password"
+        with self.superuser() as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            admin.execute(f"CREATE DATABASE {role} OWNER {role}")
+        return f"postgres://{role}:{password}@127.0.0.1:{self.port}/{role}"
+
+    def superuser(self):
+        return psycopg.connect(self.url, autocommit=True)
 
     def stop(self):
         self.pg_ctl("-m", "immediate", "-w", "stop")
@@ -71,3 +93,34 @@ def throwaway_postgres(bin_dir):
         yield cluster.url
     finally:
         cluster.remove()
+
+
+class ConnectionWatch:
+    """Samples, every few milliseconds, the connections `role` holds open on
+    the cluster and which client ports they come from (pg_stat_activity)."""
+
+    INTERVAL_SECONDS = 0.01
+
+    def __init__(self, cluster, role="app"):
+        self.cluster = cluster
+        self.role = role
+        self.peak = 0
+        self.client_ports = set()
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self):
+        with self.cluster.superuser() as admin:
+            while not self._stop.is_set():
+                ports = [port for (port,) in admin.execute("SELECT client_port FROM pg_stat_activity WHERE usename = %s", [self.role])]
+                self.peak = max(self.peak, len(ports))
+                self.client_ports.update(ports)
+                time.sleep(self.INTERVAL_SECONDS)

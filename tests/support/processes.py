@@ -50,6 +50,11 @@ def holds_listening_socket(pid, port):
     return bool(listening & socket_inodes(pid))
 
 
+def connections_to(pid, port):
+    """How many TCP connections process `pid` holds to 127.0.0.1:`port` (say, a database server)."""
+    return len({inode for _, remote, _, inode in tcp_sockets() if remote == port} & socket_inodes(pid))
+
+
 def tcp_sockets():
     """(local port, remote port, state, inode) of each IPv4 TCP socket, from /proc/net/tcp."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:

@@ -4,16 +4,23 @@ HTTPS, as they do behind the platform's TLS-terminating router."""
 import html
 from html.parser import HTMLParser
 
+import psycopg
 import pytest
 from django.db import OperationalError
 
 
 @pytest.fixture
 def database_down(monkeypatch):
+    """Every way to the database refused: Django's cursors, and (on PostgreSQL) the connection pool."""
+
     def refuse(*args, **kwargs):
         raise OperationalError("connection refused")
 
+    def refuse_pooled(*args, **kwargs):
+        raise psycopg.OperationalError("connection refused")
+
     monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.cursor", refuse)
+    monkeypatch.setattr("psycopg_pool.ConnectionPool.getconn", refuse_pooled)
 
 
 def test_the_landing_page_shows_the_project_and_links_its_stylesheet(client):

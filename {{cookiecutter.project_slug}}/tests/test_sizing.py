@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.project_slug }}.sizing import (
+    DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
     SizingError,
     available_cpus,
     memory_limit_bytes,
+    server_size,
     thread_count,
     worker_count,
     workers_for_cpus,
@@ -245,11 +247,43 @@ def test_gunicorn_threads_sets_the_threads():
     assert thread_count({"GUNICORN_THREADS": "4"}) == 4
 
 
+# --- Database connections ---------------------------------------------------
+
+
+def test_each_worker_gets_an_even_share_of_the_instances_database_connections():
+    size = server_size({}, cpus=2, memory_limit=None)
+
+    assert DEFAULT_DATABASE_MAX_CONNECTIONS == 12
+    assert (size.workers, size.threads, size.connections_per_worker) == (3, DEFAULT_THREADS, 4)
+    assert size.notes() == []
+
+
+def test_a_budget_that_does_not_divide_evenly_leaves_the_rest_unused():
+    size = server_size({"DATABASE_MAX_CONNECTIONS": "8"}, cpus=2, memory_limit=None)
+
+    assert (size.workers, size.connections_per_worker, size.database_max_connections) == (3, 2, 8)
+
+
+def test_fewer_connections_than_workers_means_as_many_workers_as_connections_and_a_note_saying_so():
+    size = server_size({"DATABASE_MAX_CONNECTIONS": "2", "WEB_CONCURRENCY": "5"}, cpus=8, memory_limit=None)
+
+    assert (size.workers, size.connections_per_worker, size.workers_cut_from) == (2, 1, 5)
+    assert size.notes() == [
+        "DATABASE_MAX_CONNECTIONS=2 is fewer than the 5 workers this instance would run; "
+        "running 2 workers with 1 database connection each."
+    ]
+
+
+def test_the_memory_limit_and_web_concurrency_still_decide_the_workers_within_the_budget():
+    assert server_size({}, cpus=8, memory_limit=256 * MIB).workers == 1
+    assert server_size({"WEB_CONCURRENCY": "6", "DATABASE_MAX_CONNECTIONS": "30"}, cpus=1, memory_limit=None).connections_per_worker == 5
+
+
 # --- Bad settings -----------------------------------------------------------
 
 
 def size(environ):
-    return worker_count(environ, cpus=4, memory_limit=1024 * MIB), thread_count(environ)
+    return server_size(environ, cpus=4, memory_limit=1024 * MIB)
 
 
 @pytest.mark.parametrize(
@@ -258,8 +292,9 @@ def size(environ):
         ("WEB_CONCURRENCY", "worker processes"),
         ("GUNICORN_WORKER_MEMORY_MB", "megabytes (MiB) per worker"),
         ("GUNICORN_THREADS", "threads per worker"),
+        ("DATABASE_MAX_CONNECTIONS", "database connections for this instance, all workers together"),
     ],
-    ids=["WEB_CONCURRENCY", "GUNICORN_WORKER_MEMORY_MB", "GUNICORN_THREADS"],
+    ids=["WEB_CONCURRENCY", "GUNICORN_WORKER_MEMORY_MB", "GUNICORN_THREADS", "DATABASE_MAX_CONNECTIONS"],
 )
 @pytest.mark.parametrize(
     # "\u00b3" is a superscript three: str.isdigit() accepts it, int() does not.
@@ -293,6 +328,7 @@ SIZING_VARIABLES = {
     "WEB_CONCURRENCY",
     "GUNICORN_THREADS",
     "GUNICORN_WORKER_MEMORY_MB",
+    "DATABASE_MAX_CONNECTIONS",
     "GUNICORN_CMD_ARGS",
 }
 # --print-config also imports the app; a stdlib one keeps Django out of this.

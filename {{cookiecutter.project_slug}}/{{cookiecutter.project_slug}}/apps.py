@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class ProjectConfig(AppConfig):
@@ -6,3 +7,7 @@ class ProjectConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+        from .database import pool_health
+
+        # Each connection a request takes from the pool is news that the database answers.
+        connection_created.connect(pool_health.connection_taken)

@@ -4,6 +4,7 @@ Each reader names the variable and says what it expects, so a typo in a
 platform's config panel stops start-up with a message, not a traceback hunt.
 """
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -46,3 +47,34 @@ def env_list(name, default=()):
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def env_redis_url(name):
+    """A Redis URL, or "" when unset. An error says what is wrong, never the URL: it may hold a password."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    problem = redis_url_problem(urlsplit(raw))
+    if problem:
+        raise ImproperlyConfigured(f"{name} is not a Redis URL: {problem}; expected e.g. redis://:password@host:6379/0.")
+    return raw
+
+
+def redis_url_problem(url):
+    if url.scheme not in REDIS_URL_SCHEMES:
+        return "it must start with redis://, rediss:// or unix://"
+    if url.scheme == "unix":
+        return None if url.path else "a unix:// URL needs the socket's path"
+    try:
+        url.port
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    if not url.hostname:
+        return "it has no host"
+    database = url.path.strip("/")
+    if database and not database.isdigit():
+        return "its path must be a database number, like /0"
+    return None

@@ -2,15 +2,18 @@
 
 /healthz answers 200 whenever the process can serve a request. It touches no
 database, so a database outage never gets every instance restarted.
-/readyz answers 200 only when the database answers too, and 503 otherwise,
-so traffic is held back from an instance that cannot serve it.
+/readyz answers 503 when the database is down, so traffic is held back
+from an instance that cannot serve it, and 200 otherwise, including when
+every one of the worker's pooled connections is busy under load: the
+database is answering then, and pulling every loaded instance out of
+rotation at once would turn a spike into an outage (database.py decides).
 """
 
 import logging
 
-from django.db import Error as DatabaseError
-from django.db import connection
 from django.http import HttpResponse
+
+from .database import database_state
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
@@ -31,12 +34,12 @@ class HealthCheckMiddleware:
 
 
 def readiness():
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as error:
-        logger.warning("Readiness check failed: the database did not answer: %s", error)
+    state, detail = database_state()
+    if state == "down":
+        logger.warning("Readiness check failed: the database did not answer: %s", detail)
         return plain_response("database unavailable", status=503)
+    if state == "busy":
+        return plain_response(f"ok: busy, {detail}", status=200)
     return plain_response("ok", status=200)
 
 

@@ -7,6 +7,7 @@ when the project was generated turns DEBUG on. Without it, every default is
 the safe production one. `.env.example` lists every variable.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -14,7 +15,8 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from .environment import env_bool, env_int, env_list, env_str
+from .environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view that waited too long for a database connection answers 503.
+    "{{ cookiecutter.project_slug }}.database.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "{{ cookiecutter.project_slug }}.urls"
@@ -85,9 +89,8 @@ try:
     DATABASES = {
         "default": dj_database_url.config(
             default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-            # Reuse connections across requests, and check them before use
-            # so a database restart costs no failed request.
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", default=600),
+            # Check a connection before a request uses it, so a database
+            # restart costs no failed request.
             conn_health_checks=True,
             ssl_require=env_bool("DATABASE_SSL_REQUIRE", default=False),
         ),
@@ -97,9 +100,58 @@ except ValueError as error:
     raise ImproperlyConfigured(
         f"DATABASE_URL is not a database URL ({error}); expected e.g. postgres://user:password@host:5432/dbname."
     ) from None
+try:
+    # The server's workers and threads, and how many database connections
+    # each worker may hold (sizing.py; gunicorn.conf.py asks the same).
+    server_size = this_instance(os.environ)
+except SizingError as error:
+    raise ImproperlyConfigured(str(error)) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # An unreachable database fails the readiness check in seconds, not minutes.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", default=5, minimum=1)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        # An unreachable database fails the readiness check in seconds, not minutes.
+        connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", default=5, minimum=1),
+        # A pool of connections in each server worker, shared by its threads:
+        # the instance never holds more than DATABASE_MAX_CONNECTIONS, and a
+        # request waits for a connection rather than opening one more than the
+        # server allows (database.py).
+        pool={
+            "min_size": 1,
+            "max_size": server_size.connections_per_worker,
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", default=10, minimum=1),
+            # After a database restart, connect again as soon as a request
+            # asks, rather than at retries spaced further apart each time.
+            "reconnect_timeout": 1,
+        },
+    )
+else:
+    # SQLite: each server thread keeps its connection to the file.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+
+# A cache every instance shares, when REDIS_URL names one: Django's own
+# Redis backend, and sessions kept in it with the database behind them, so
+# a user stays logged in whichever instance answers, and stays logged in
+# (on the database alone) while Redis is down (sessions.py). Without it,
+# each process caches in its own memory and sessions live in the database.
+redis_url = env_redis_url("REDIS_URL")
+if redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {
+                # A Redis that is down or unreachable costs a request a second
+                # at most, not the operating system's minutes-long timeouts.
+                "socket_connect_timeout": 1,
+                "socket_timeout": 1,
+            },
+        },
+    }
+    # Heroku's Key-Value Store speaks TLS (rediss://) with a certificate of
+    # its own making, which no authority signs; the connection is encrypted
+    # but its certificate cannot be checked. Elsewhere it is checked.
+    if redis_url.startswith("rediss://") and env_str("DYNO"):
+        CACHES["default"]["OPTIONS"]["ssl_cert_reqs"] = None
+    SESSION_ENGINE = "{{ cookiecutter.project_slug }}.sessions"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -168,4 +220,7 @@ LOGGING = {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
     },
     "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+    # The pool tells of every connection it opens at INFO; its warnings
+    # (a failed connection attempt) are what matters.
+    "loggers": {"psycopg.pool": {"level": "WARNING"}},
 }

@@ -12,15 +12,17 @@ Environment variables, when set, always beat the computed values:
     WEB_CONCURRENCY            number of worker processes (Heroku sets it)
     GUNICORN_THREADS           threads per worker
     GUNICORN_WORKER_MEMORY_MB  memory budget per worker, used to cap workers
+    DATABASE_MAX_CONNECTIONS   database connections for the whole instance,
+                               shared out among the workers' pools
 
-gunicorn.conf.py uses it like this:
-
-    workers = worker_count(os.environ, available_cpus(), memory_limit_bytes())
-    threads = thread_count(os.environ)
+gunicorn.conf.py and settings.py both ask server_size(os.environ), so the
+workers gunicorn starts and the connection pool each of them opens always
+agree.
 """
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -56,6 +58,12 @@ MASTER_MEMORY_MB = 32
 # per cent against 2 threads per worker (FINDINGS.md section 21) until
 # gunicorn.conf.py's 10 ms switch interval won it back (section 27).
 DEFAULT_THREADS = 12
+
+# The most PostgreSQL connections one instance may hold, all its workers
+# together. Heroku's smallest database plan (Essential-0) allows 20: 12
+# leaves room there for the release phase's `migrate`, a one-off shell and
+# a dashboard or two. On 2 CPUs (3 workers) that is 4 connections per worker.
+DEFAULT_DATABASE_MAX_CONNECTIONS = 12
 
 # cgroup v1 has no "max": an unlimited memory cgroup reports a number close to
 # 2**63 (rounded down to a page). Anything this large is not a real limit.
@@ -223,6 +231,57 @@ def thread_count(environ) -> int:
     """Threads per gunicorn worker: GUNICORN_THREADS, or DEFAULT_THREADS."""
     threads = _positive_int(environ, "GUNICORN_THREADS", "threads per worker")
     return DEFAULT_THREADS if threads is None else threads
+
+
+def database_max_connections(environ) -> int:
+    """DATABASE_MAX_CONNECTIONS, or DEFAULT_DATABASE_MAX_CONNECTIONS."""
+    value = _positive_int(environ, "DATABASE_MAX_CONNECTIONS", "database connections for this instance, all workers together")
+    return DEFAULT_DATABASE_MAX_CONNECTIONS if value is None else value
+
+
+@dataclass(frozen=True)
+class ServerSize:
+    workers: int
+    threads: int
+    connections_per_worker: int
+    database_max_connections: int
+    # The workers the CPUs, memory or WEB_CONCURRENCY asked for, when fewer
+    # database connections than that were allowed; else None.
+    workers_cut_from: int | None = None
+
+    def notes(self):
+        """What the sizing decided that an operator should know, one line each."""
+        if self.workers_cut_from is None:
+            return []
+        return [
+            f"DATABASE_MAX_CONNECTIONS={self.database_max_connections} is fewer than the {self.workers_cut_from} workers "
+            f"this instance would run; running {self.workers} workers with 1 database connection each."
+        ]
+
+
+def this_instance(environ) -> ServerSize:
+    """server_size() for the CPUs and memory this process may use."""
+    return server_size(environ, available_cpus(), memory_limit_bytes())
+
+
+def server_size(environ, cpus: int, memory_limit: int | None) -> ServerSize:
+    """Workers, threads per worker and database connections per worker.
+
+    Every worker needs a database connection of its own, so there are never
+    more workers than DATABASE_MAX_CONNECTIONS; the connections are shared
+    out evenly, and any remainder stays unused (the start-up log says so).
+    """
+    wanted = worker_count(environ, cpus, memory_limit)
+    threads = thread_count(environ)
+    connections = database_max_connections(environ)
+    workers = min(wanted, connections)
+    return ServerSize(
+        workers=workers,
+        threads=threads,
+        connections_per_worker=connections // workers,
+        database_max_connections=connections,
+        workers_cut_from=wanted if workers < wanted else None,
+    )
 
 
 def _positive_int(environ, name, unit):
