@@ -5,6 +5,7 @@ up ./gunicorn.conf.py on its own, so every command that is *not* "our
 defaults" passes an empty config file, or it would silently inherit ours.
 """
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,14 @@ from project import BakedProject
 from servers import HOST, ServerSpec, free_port
 from setup_env import NGINX_BROTLI_MODULE, nginx_binary
 
-DYNAMIC_VIEWS = ("json", "cpu", "io")
-VIEW_PATHS = {"json": "/bench/json", "cpu": "/bench/cpu", "io": "/bench/io"}
+DATABASE_VIEW = "db"
+DYNAMIC_VIEWS = ("json", "cpu", "io", DATABASE_VIEW)
+VIEW_PATHS = {"json": "/bench/json", "cpu": "/bench/cpu", "io": "/bench/io", DATABASE_VIEW: "/bench/db"}
 STATIC_VIEW = "static"
+
+# What the peers' own projects do with database connections (overlay/benchsite).
+PEER_DATABASE_SETTINGS = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_persistent"}
+COOKIECUTTER_DJANGO_DATABASE_SETTINGS = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_cookiecutter_django"}
 
 # Roles the report compares by.
 OURS = "ours"
@@ -33,6 +39,18 @@ class Entry:
     role: str
     views: tuple[str, ...]
     note: str = ""
+    database: object = None  # postgres.Cluster of its own, for the database view
+
+
+def attach_databases(entries: list[Entry], stack: ExitStack) -> None:
+    """A PostgreSQL server of its own for each entry loaded with the database view, in DATABASE_URL."""
+    from postgres import Cluster  # needs the server binaries only when a database view runs
+
+    for entry in entries:
+        if DATABASE_VIEW in entry.views:
+            entry.database = Cluster()
+            stack.callback(entry.database.remove)
+            entry.spec.env = {**entry.spec.env, "DATABASE_URL": entry.database.app_url}
 
 
 def gunicorn_ours(project: BakedProject, name: str, overrides: list[str] = (), app: list[str] = (), env: dict | None = None) -> ServerSpec:
@@ -73,7 +91,7 @@ def granian(project: BakedProject, workers: int) -> ServerSpec:
     # scheme (secure_scheme_headers); granian does not, so Django would
     # redirect every request to https. Production behind granian would need
     # SECURE_PROXY_SSL_HEADER instead.
-    env = {**project.env, "DJANGO_SECURE_SSL_REDIRECT": "false"}
+    env = {**project.env, "DJANGO_SECURE_SSL_REDIRECT": "false", **PEER_DATABASE_SETTINGS}
     return ServerSpec(name=f"granian --workers {workers}", argv=argv, env=env, cwd=project.root, port=port)
 
 
@@ -127,16 +145,16 @@ def standard_entries(project: BakedProject, work_dir: Path, machine_workers: int
     middleware_settings = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_whitenoise_middleware"}
     return [
         Entry(gunicorn_ours(project, OURS_NAME), OURS, (*DYNAMIC_VIEWS, STATIC_VIEW)),
-        Entry(gunicorn_without_conf(project, "gunicorn -w1 --threads 1", work_dir, [wsgi, "--workers", "1", "--threads", "1"]),
+        Entry(gunicorn_without_conf(project, "gunicorn -w1 --threads 1", work_dir, [wsgi, "--workers", "1", "--threads", "1"], PEER_DATABASE_SETTINGS),
               HAND_TUNED, DYNAMIC_VIEWS, "the 'bad' baseline: one sync worker"),
-        Entry(gunicorn_without_conf(project, "gunicorn -w3 --threads 2", work_dir, [wsgi, "--workers", "3", "--threads", "2"]),
+        Entry(gunicorn_without_conf(project, "gunicorn -w3 --threads 2", work_dir, [wsgi, "--workers", "3", "--threads", "2"], PEER_DATABASE_SETTINGS),
               HAND_TUNED, DYNAMIC_VIEWS, "hand-tuned gthread"),
-        Entry(gunicorn_without_conf(project, "cookiecutter-django (4 sync)", work_dir, [wsgi], {"WEB_CONCURRENCY": "4"}),
-              HAND_TUNED, DYNAMIC_VIEWS, "its production command: sync workers, WEB_CONCURRENCY=4"),
+        Entry(gunicorn_without_conf(project, "cookiecutter-django (4 sync)", work_dir, [wsgi], {"WEB_CONCURRENCY": "4", **COOKIECUTTER_DJANGO_DATABASE_SETTINGS}),
+              HAND_TUNED, DYNAMIC_VIEWS, "its production command: sync workers, WEB_CONCURRENCY=4; CONN_MAX_AGE=60"),
         Entry(gunicorn_without_conf(project, f"heroku getting-started ({machine_workers}x5 gthread)", work_dir, [
                   wsgi, "--worker-class", "gthread", "--threads", "5", "--preload", "--reuse-port",
                   "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
-              ], {"WEB_CONCURRENCY": str(machine_workers)}),
+              ], {"WEB_CONCURRENCY": str(machine_workers), **PEER_DATABASE_SETTINGS}),
               HAND_TUNED, DYNAMIC_VIEWS,
               f"its gunicorn.conf.py; WEB_CONCURRENCY={machine_workers} (Heroku sets it per dyno size; one per core here)"),
         Entry(granian(project, machine_workers), GRANIAN, DYNAMIC_VIEWS, "what users would otherwise pick; DJANGO_SECURE_SSL_REDIRECT=false"),

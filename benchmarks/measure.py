@@ -15,12 +15,13 @@ import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from catalog import STATIC_VIEW, VIEW_PATHS, Entry
+from catalog import DATABASE_VIEW, STATIC_VIEW, VIEW_PATHS, Entry
 from load import LoadResult, LoadSettings, run_wrk
+from postgres import PeakConnections
 from procmem import PeakMemory, cpu_seconds, voluntary_context_switches
 from project import BakedProject
 from servers import RunningServer, ServerSpec, http_get
@@ -117,12 +118,17 @@ def wait_until_idle(pids: list[int]) -> None:
             return
 
 
+def view_load(view: str, load: LoadSettings) -> LoadSettings:
+    return replace(load, connections=load.database_connections) if view == DATABASE_VIEW else load
+
+
 def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     path, headers = target.requests[view]
     cpu_before = cpu_seconds(target.server.pid)
     switches_before = voluntary_context_switches(target.server.pid)
-    with PeakMemory(target.server.pid) as memory:
-        result = run_wrk(target.server.port, path, load, headers)
+    watching = PeakConnections(target.entry.database) if view == DATABASE_VIEW else nullcontext()
+    with PeakMemory(target.server.pid) as memory, watching as connections:
+        result = run_wrk(target.server.port, path, view_load(view, load), headers)
     cpu_per_request_us = (cpu_seconds(target.server.pid) - cpu_before) / max(result.requests, 1) * 1e6
     switches_per_request = (voluntary_context_switches(target.server.pid) - switches_before) / max(result.requests, 1)
     for pid, kib in memory.peak_rss_by_pid.items():
@@ -131,9 +137,10 @@ def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     print_sample(target.entry.spec.name, view, result, cpu_per_request_us, memory)
     return {
         "server": target.entry.spec.name, "role": target.entry.role, "view": view, "note": target.entry.note,
-        "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
+        "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "max_ms": result.max_ms,
         "errors": result.errors, "cpu_us_per_request": cpu_per_request_us, "voluntary_switches_per_request": switches_per_request,
         "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
+        "peak_database_connections": connections.peak if connections else None,
     }
 
 
@@ -154,11 +161,13 @@ def median_rows(samples: list[dict]) -> list[dict]:
             "requests_per_second": round(statistics.median(r["requests_per_second"] for r in rounds), 1),
             "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
+            "max_ms": round(max(r["max_ms"] for r in rounds), 2),
             "errors": sum(r["errors"] for r in rounds),
             "cpu_us_per_request": round(statistics.median(r["cpu_us_per_request"] for r in rounds)),
             "voluntary_switches_per_request": round(statistics.median(r["voluntary_switches_per_request"] for r in rounds), 1),
             "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rounds), 1),
             "peak_pss_mib": round(max(r["peak_pss_mib"] for r in rounds), 1),
+            "peak_database_connections": max((r["peak_database_connections"] for r in rounds if r["peak_database_connections"] is not None), default=None),
             "rounds_rps": [round(r["requests_per_second"]) for r in rounds],
             "note": rounds[0]["note"],
         }

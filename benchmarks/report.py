@@ -3,7 +3,7 @@
 import math
 
 from catalog import (
-    CEILING, GRANIAN, HAND_TUNED, OURS, OURS_NAME, STATIC_CEILING, STATIC_MIDDLEWARE, STATIC_VIEW,
+    CEILING, DATABASE_VIEW, GRANIAN, HAND_TUNED, OURS, OURS_NAME, STATIC_CEILING, STATIC_MIDDLEWARE, STATIC_VIEW,
 )
 
 # The issue's targets for our defaults.
@@ -12,13 +12,20 @@ MIN_IO_VS_GRANIAN = 0.9
 MAX_IO_P99_MS = 100.0
 MIN_STATIC_VS_MIDDLEWARE = 1.5
 MAX_COLD_START_SECONDS = 0.6
+# The database view: no failed request, at least this share of what the
+# instance's connections can do at most (connections / 50 ms), and ahead of
+# every peer that failed none.
+MAX_DATABASE_FAILURES = 0
+MIN_DATABASE_VS_CEILING = 0.9
+MIN_DATABASE_VS_PEERS = 1.0  # strictly more
+DATABASE_HOLD_SECONDS = 0.05
 
 COMPARED_STATIC_HEADERS = ("Content-Encoding", "Cache-Control", "Content-Type", "Vary")
 
 TABLE_COLUMNS = (
     ("server", "server"), ("view", "view"), ("requests_per_second", "req/s"), ("rounds_rps", "req/s per round"), ("p50_ms", "p50 ms"),
-    ("p99_ms", "p99 ms"), ("errors", "errors"), ("cpu_us_per_request", "server CPU µs/req"), ("peak_rss_mib", "peak RSS MiB"),
-    ("peak_pss_mib", "peak PSS MiB"),
+    ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("errors", "errors"), ("cpu_us_per_request", "server CPU µs/req"), ("peak_rss_mib", "peak RSS MiB"),
+    ("peak_pss_mib", "peak PSS MiB"), ("peak_database_connections", "peak DB connections"),
 )
 
 
@@ -48,7 +55,7 @@ def comparison(view: str, server: dict | None, against: str, reference: dict | N
 def comparisons(rows: list[dict]) -> list[dict]:
     """Our defaults against each reference the issue names, per view; and the static candidates against the middleware."""
     found = []
-    for view in ("json", "cpu", "io"):
+    for view in ("json", "cpu", "io", DATABASE_VIEW):
         ours = best_row(rows, OURS, view)
         found += [
             comparison(view, ours, "best hand-tuned gunicorn (2-5)", best_row(rows, HAND_TUNED, view)),
@@ -76,7 +83,39 @@ def ratios_by_round(rows: list[dict], view: str, reference_role: str) -> list[fl
     ]
 
 
-def target_checks(rows: list[dict], found: list[dict], cold_start_median: float) -> list[dict]:
+def database_ceiling_row(connections: int, what: str) -> dict:
+    """The physical limit for `connections` connections each held 50 ms per request, as a row of the table."""
+    return {
+        "server": f"ceiling: {connections} connections / {DATABASE_HOLD_SECONDS * 1000:g} ms ({what})", "role": CEILING, "view": DATABASE_VIEW,
+        "requests_per_second": round(connections / DATABASE_HOLD_SECONDS, 1), "rounds_rps": None, "p50_ms": None, "p99_ms": None, "max_ms": None,
+        "errors": None, "cpu_us_per_request": None, "peak_rss_mib": None, "peak_pss_mib": None, "peak_database_connections": connections,
+    }
+
+
+def database_checks(rows: list[dict], ceiling_rps: float) -> list[tuple]:
+    ours = best_row(rows, OURS, DATABASE_VIEW)
+    if not ours:
+        return []
+    clean_peers = [row for row in rows if row["view"] == DATABASE_VIEW and row["role"] in (HAND_TUNED, GRANIAN) and row["errors"] == 0]
+    best_peer = max(clean_peers, key=lambda row: row["requests_per_second"], default=None)
+    checks = [
+        ("DB: ours, failed requests (all rounds)", ours["errors"], "<=", MAX_DATABASE_FAILURES, None),
+        (f"DB: ours / ceiling of our connection budget ({ceiling_rps:g} req/s)", rounded_down(ours["requests_per_second"] / ceiling_rps), ">=",
+         MIN_DATABASE_VS_CEILING, [rounded_down(value / ceiling_rps) for value in ours["rounds_rps"]]),
+    ]
+    if best_peer:
+        checks.append((f"DB: ours / best peer that failed none ({best_peer['server']})", ratio(ours, best_peer), ">", MIN_DATABASE_VS_PEERS,
+                       [rounded_down(a / b) for a, b in zip(ours["rounds_rps"], best_peer["rounds_rps"])]))
+    return checks
+
+
+def met(value, op: str, limit: float) -> bool:
+    if value is None:
+        return False
+    return {">=": value >= limit, "<=": value <= limit, ">": value > limit}[op]
+
+
+def target_checks(rows: list[dict], found: list[dict], cold_start_median: float, database_ceiling_rps: float | None = None) -> list[dict]:
     ours_io = best_row(rows, OURS, "io")
     checks = [
         ("JSON: ours / best hand-tuned", ours_ratio(found, "json", "best hand-tuned gunicorn (2-5)"), ">=", MIN_VS_HAND_TUNED,
@@ -89,9 +128,10 @@ def target_checks(rows: list[dict], found: list[dict], cold_start_median: float)
          ratios_by_round(rows, STATIC_VIEW, STATIC_MIDDLEWARE)),
         ("cold start s (median)", cold_start_median, "<=", MAX_COLD_START_SECONDS, None),
     ]
+    if database_ceiling_rps:
+        checks += database_checks(rows, database_ceiling_rps)
     return [
-        {"target": name, "measured": value, "needs": f"{op} {limit}", "by_round": by_round,
-         "met": value is not None and (value >= limit if op == ">=" else value <= limit)}
+        {"target": name, "measured": value, "needs": f"{op} {limit}", "by_round": by_round, "met": met(value, op, limit)}
         for name, value, op, limit, by_round in checks
     ]
 
@@ -141,7 +181,10 @@ def markdown_report(results: dict) -> str:
         "# Gunicorn defaults benchmark",
         "",
         f"{meta['date']} · {meta['machine']} · template {meta['template']} · `{meta['load']}` on loopback, "
-        f"servers side by side in one run. CPU view: {meta['cpu_loops']} loops ≈ 5 ms; I/O view sleeps 50 ms. "
+        f"servers side by side in one run. CPU view: {meta['cpu_loops']} loops ≈ 5 ms; I/O view sleeps 50 ms; "
+        f"the database view holds a PostgreSQL connection 50 ms (`SELECT pg_sleep(0.05)`), loaded with 64 connections, each server "
+        f"against a PostgreSQL of its own with max_connections=20 (17 for the app's plain role; peers keep a connection per thread, "
+        f"ours a pool per worker). "
         f"Static: `{meta['static_url']}` (bytes: {meta['static_bytes']}) with `Accept-Encoding: gzip, br`. "
         f"Whole run: {meta['runtime_seconds']} s. Load average (1 min) before/after: "
         f"{meta['load_average_1min']['before']:.1f}/{meta['load_average_1min']['after']:.1f} on {meta['machine'].split()[0]} CPUs.",

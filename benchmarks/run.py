@@ -15,15 +15,16 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
 import setup_env
-from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, standard_entries
+from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, attach_databases, standard_entries
 from load import LoadSettings
 from measure import cold_start_seconds, measure_all, median
 from project import prepare_project
-from report import comparisons, header_comparison, markdown_report, rows_table, target_checks
+from report import comparisons, database_ceiling_row, header_comparison, markdown_report, rows_table, target_checks
 
 if __name__ == "__main__":
     setup_env.bootstrap()
@@ -73,8 +74,16 @@ def write_results(results: dict, results_dir: Path) -> None:
     write_chart(results, results_dir / "latest.png")
 
 
-def assemble_results(args, load: LoadSettings, project, measured, cold_starts: list[float], load_average_before: float) -> dict:
-    rows, static_headers = measured.rows, measured.static_headers
+def instance_database_connections(project) -> int:
+    """What our defaults let one instance hold on this machine: workers x connections per worker."""
+    code = f"import os; from {project.slug}.sizing import this_instance; size = this_instance(os.environ); print(size.workers * size.connections_per_worker)"
+    return int(subprocess.run([str(project.python), "-c", code], cwd=project.root, env=project.env, check=True, capture_output=True, text=True).stdout)
+
+
+def assemble_results(args, load: LoadSettings, project, measured, cold_starts: list[float], load_average_before: float,
+                     instance_connections: int) -> dict:
+    ceiling = database_ceiling_row(instance_connections, "our connection budget on this machine")
+    rows, static_headers = [*measured.rows, ceiling], measured.static_headers
     found = comparisons(rows)
     return {
         "meta": {
@@ -90,7 +99,7 @@ def assemble_results(args, load: LoadSettings, project, measured, cold_starts: l
         },
         "rows": rows,
         "comparisons": found,
-        "targets": target_checks(rows, found, median(cold_starts)),
+        "targets": target_checks(rows, found, median(cold_starts), ceiling["requests_per_second"]),
         "cold_start": {"samples_seconds": cold_starts, "median_seconds": median(cold_starts)},
         "ours_worker_rss_mib": measured.worker_rss_mib[OURS_NAME],
         "static_headers": {
@@ -121,16 +130,19 @@ def main() -> None:
         print("Baking the project ...", flush=True)
         project = prepare_project(args.template, work_dir, setup_env.ensure_venv())
         entries = standard_entries(project, work_dir, machine_workers=os.cpu_count())
-        measured = measure_all(entries, project, load, args.rounds, log_dir)
+        with ExitStack() as databases:
+            attach_databases(entries, databases)
+            measured = measure_all(entries, project, load, args.rounds, log_dir)
         print("Timing cold starts ...", flush=True)
         ours = next(entry for entry in entries if entry.role == OURS)
         cold_starts = cold_start_seconds(ours.spec, log_dir, args.cold_starts)
+        instance_connections = instance_database_connections(project)
     finally:
         if args.keep_workdir:
             print(f"Kept {work_dir}")
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
-    results = assemble_results(args, load, project, measured, cold_starts, load_average_before)
+    results = assemble_results(args, load, project, measured, cold_starts, load_average_before, instance_connections)
     write_results(results, args.results_dir)
     print_summary(results, args.results_dir)
 

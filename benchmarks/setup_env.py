@@ -1,4 +1,4 @@
-"""Install what the benchmark needs: wrk and nginx from apt, Python packages into a venv.
+"""Install what the benchmark needs: wrk, nginx and PostgreSQL from apt, Python packages into a venv.
 
 The venv is cached under ~/.cache/django-template-bench, keyed by the exact
 requirements, so a second run installs nothing.
@@ -29,6 +29,9 @@ def missing_apt_packages() -> list[str]:
     missing = [name for name in ("wrk", "nginx") if shutil.which(name, path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", "")) is None]
     if not NGINX_BROTLI_MODULE.exists():
         missing.append("libnginx-mod-http-brotli-static")
+    # The database view's throwaway servers (initdb, pg_ctl) and psql.
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
+        missing.append("postgresql")
     return missing
 
 

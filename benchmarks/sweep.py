@@ -22,10 +22,11 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import setup_env
-from catalog import GRANIAN, HAND_TUNED, OURS, STATIC_MIDDLEWARE, Entry, gunicorn_ours, overriding_conf, standard_entries
+from catalog import GRANIAN, HAND_TUNED, OURS, STATIC_MIDDLEWARE, Entry, attach_databases, gunicorn_ours, overriding_conf, standard_entries
 from load import LoadSettings
 from measure import cold_start_seconds, measure_all, median
 from project import BakedProject, prepare_project
@@ -40,11 +41,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--config", action="append", default=[], metavar="'SETTING=VALUE SETTING=VALUE'",
                         help="one more configuration, besides the grid's; the empty string means the conf as is")
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE", help="a setting fixed for every configuration")
-    parser.add_argument("--views", default="json,cpu,io", help="comma list of json, cpu, io, static")
+    parser.add_argument("--views", default="json,cpu,io", help="comma list of json, cpu, io, db, static")
     parser.add_argument("--references", action="store_true", help="also run the hand-tuned, granian and WhiteNoise-middleware servers")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=LoadSettings.duration_seconds, help="seconds of load per configuration, view and round")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database-connections", type=int, default=LoadSettings.database_connections, help="wrk connections for the db view")
+    parser.add_argument("--wrk-timeout", type=float, default=LoadSettings.timeout_seconds,
+                        help="seconds before wrk counts a request as timed out (an error)")
     parser.add_argument("--cold-starts", type=int, default=0, help="time this many cold starts per configuration")
     parser.add_argument("--extra-pip", action="append", default=[],
                         help="a package to install over the project's requirements, e.g. gunicorn_h1c or gunicorn==26.2.0")
@@ -102,12 +106,12 @@ def against_first(rows: list[dict], first_server: str) -> dict:
 
 def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings, first_server: str) -> str:
     paired = against_first(rows, first_server)
-    header = ["server", "view", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "errors",
-              "server CPU µs/req", "voluntary context switches/req", "peak RSS MiB", "peak PSS MiB", "cold start s"]
+    header = ["server", "view", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "max ms", "errors",
+              "server CPU µs/req", "voluntary context switches/req", "peak RSS MiB", "peak PSS MiB", "peak DB connections", "cold start s"]
     body = [
         [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], paired.get((row["server"], row["view"]), ""),
-         row["p50_ms"], row["p99_ms"], row["errors"], row["cpu_us_per_request"], row["voluntary_switches_per_request"],
-         row["peak_rss_mib"], row["peak_pss_mib"],
+         row["p50_ms"], row["p99_ms"], row["max_ms"], row["errors"], row["cpu_us_per_request"], row["voluntary_switches_per_request"],
+         row["peak_rss_mib"], row["peak_pss_mib"], row["peak_database_connections"],
          cold_starts.get(row["server"])]
         for row in sorted(rows, key=lambda row: (row["view"], -row["requests_per_second"]))
     ]
@@ -124,14 +128,17 @@ def main() -> None:
     args = parse_args()
     venv_dir = setup_env.bootstrap(tuple(args.extra_pip))
     views = tuple(args.views.split(","))
-    load = LoadSettings(duration_seconds=args.duration, connections=args.connections)
+    load = LoadSettings(duration_seconds=args.duration, connections=args.connections, timeout_seconds=args.wrk_timeout,
+                        database_connections=args.database_connections)
     work_dir = Path(tempfile.mkdtemp(prefix="django-template-sweep-"))
     log_dir = work_dir / "logs"
     log_dir.mkdir()
     try:
         project = prepare_project(setup_env.BENCHMARK_DIR.parent, work_dir, venv_dir, tuple(args.extra_pip))
         entries = sweep_entries(project, work_dir, configurations(args.grid, args.config, args.set), views, args.references)
-        rows = measure_all(entries, project, load, args.rounds, log_dir).rows
+        with ExitStack() as databases:
+            attach_databases(entries, databases)
+            rows = measure_all(entries, project, load, args.rounds, log_dir).rows
         cold_starts = {
             entry.spec.name: median(cold_start_seconds(entry.spec, log_dir, args.cold_starts))
             for entry in entries if args.cold_starts and entry.role == OURS

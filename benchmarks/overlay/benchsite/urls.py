@@ -10,5 +10,6 @@ urlpatterns = [
     path("bench/cpu", views.cpu_bound),
     path("bench/cpu-long", views.cpu_bound_long),
     path("bench/io", views.io_bound),
+    path("bench/db", views.database_bound),
     path("", include(settings.BENCH_PROJECT_URLCONF)),
 ]

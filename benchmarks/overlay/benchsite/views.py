@@ -1,8 +1,10 @@
-"""The request shapes the benchmarks load: tiny JSON, CPU-bound (~5 ms, and ~50 ms for mixed.py), I/O-bound."""
+"""The request shapes the benchmarks load: tiny JSON, CPU-bound (~5 ms, and ~50 ms for mixed.py), I/O-bound,
+and a view that holds a PostgreSQL connection for 50 ms, as a page's queries do."""
 
 import os
 import time
 
+from django.db import connection
 from django.http import JsonResponse
 
 from .cpu import burn_cpu
@@ -31,3 +33,10 @@ def io_bound(request):
     # sleep() releases the GIL exactly as waiting on a socket does.
     time.sleep(IO_WAIT_SECONDS)
     return JsonResponse({"waited_ms": IO_WAIT_SECONDS * 1000})
+
+
+def database_bound(request):
+    # The server runs the 50 ms: the connection is held, as by a real query.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [IO_WAIT_SECONDS])
+    return JsonResponse({"held_ms": IO_WAIT_SECONDS * 1000})
