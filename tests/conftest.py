@@ -1,5 +1,6 @@
 import os
 import re
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -43,10 +44,14 @@ def redis_project(cookies_session):
 def project_python(default_project, tmp_path_factory):
     """A virtualenv with the baked project's own requirements-dev.txt (and
     cookiecutter, to bake from an interpreter that has the requirements)."""
-    return make_virtualenv(
+    python = make_virtualenv(
         tmp_path_factory.mktemp("project-venv"),
         "-r", str(default_project / "requirements-dev.txt"), template_requirement("cookiecutter"),
     )
+    # Every test of the baked project against another gunicorn release, e.g. the oldest the project supports.
+    if os.environ.get("TEST_GUNICORN_VERSION"):
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"gunicorn=={os.environ['TEST_GUNICORN_VERSION']}"], check=True)
+    return python
 
 
 @pytest.fixture(scope="session")

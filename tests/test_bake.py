@@ -50,6 +50,30 @@ def test_no_template_syntax_is_left_in_any_file(default_project):
     assert leftovers == []
 
 
+def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(default_project):
+    django_package = sorted(path.name for path in (default_project / "my_service").glob("*.py"))
+    server_package = sorted(path.name for path in (default_project / "my_service" / "server").glob("*.py"))
+
+    # startproject's files, and what a Django service adds of its own; nothing about gunicorn.
+    assert django_package == [
+        "__init__.py", "apps.py", "asgi.py", "checks.py", "database.py", "environment.py", "health.py", "sessions.py",
+        "settings.py", "urls.py", "views.py", "wsgi.py",
+    ]
+    assert server_package == [
+        "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "sizing.py", "watchdog.py",
+    ]
+    # The one place that uses gunicorn beyond its documented settings and hooks.
+    uses_internals = [name for name, text in project_files(default_project) if "Arbiter" in text or "LISTENERS" in text]
+    assert uses_internals == ["my_service/server/gunicorn_internals.py", "tests/test_gunicorn_internals.py"]
+
+
+def test_no_generated_file_points_at_the_templates_own_files(redis_project):
+    """A generated project has no benchmarks/ nor FINDINGS: its comments say what they mean in their own words."""
+    pointers = [name for name, text in project_files(redis_project) if re.search(r"benchmarks/|FINDINGS|sweep-|the template's", text)]
+
+    assert pointers == []
+
+
 def test_every_python_file_compiles_and_every_data_file_parses(default_project):
     """Warnings are errors here: a stray backslash in a docstring is a bug waiting."""
     for name, text in project_files(default_project):

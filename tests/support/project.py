@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -117,3 +118,32 @@ def stop_server(process, timeout=40):
 
 def cookiecutter_command(python=sys.executable):
     return [str(python), "-m", "cookiecutter", str(TEMPLATE_DIR), "--no-input"]
+
+
+def generated_suite(python, project_dir, env=None, timeout=600):
+    """Run the baked project's own test suite; return pytest's output.
+
+    A failure, an xfail or an xpass fails the calling test (the generated
+    suite has none on purpose); a test the suite skips makes the calling test
+    skip with its reason, which CI, where nothing may skip, does not accept.
+    """
+    result = subprocess.run([str(python), "-m", "pytest", "-q", "-rsxX", "-p", "no:cacheprovider"], cwd=project_dir, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    return judged_suite_output(result.returncode, result.stdout + result.stderr)
+
+
+def judged_suite_output(returncode, output):
+    """Fail or skip the calling test by what a run of the generated suite printed (see generated_suite)."""
+    import pytest
+
+    # pytest's last line: "147 passed in 16.86s", "1 failed, 146 passed in ...".
+    summaries = re.findall(r"^=*\s*(\d+ \w+.* in [\d.]+s.*)$", output, re.MULTILINE)
+    if returncode != 0 or not summaries or not re.search(r"\d+ passed", summaries[-1]) or re.search(r"\b\d+ failed", summaries[-1]):
+        raise AssertionError(f"the generated suite did not pass (exit code {returncode}):\n{output[-8000:]}")
+    unexpected = [line for line in output.splitlines() if line.startswith(("XFAIL", "XPASS"))]
+    if unexpected:
+        raise AssertionError("the generated suite has expected failures or unexpected passes:\n" + "\n".join(unexpected))
+    skips = [line for line in output.splitlines() if line.startswith("SKIPPED")]
+    if skips:
+        pytest.skip("the generated test suite skipped tests here:\n" + "\n".join(skips))
+    return output

@@ -1,16 +1,29 @@
 """The access log gunicorn.conf.py sets up: one line per request worth reading.
 
-Each test gives the logger gunicorn's own settings object, as gunicorn does,
-and reads back what it wrote: to a file, or to stdout.
+Each test gives the logger gunicorn's own settings object with the line
+format gunicorn.conf.py sets, as gunicorn does, and reads back what it
+wrote: to a file, or to stdout.
 """
 
+import runpy
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from gunicorn.config import Config
 
-from {{ cookiecutter.project_slug }}.access_log import AccessLogger
-from {{ cookiecutter.project_slug }}.static_files import SERVED_STATIC_FILE
+from {{ cookiecutter.project_slug }}.server.access_log import AccessLogger
+
+CONF = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+
+
+def configured(**settings):
+    """gunicorn's settings as gunicorn.conf.py makes them, and `settings` on top."""
+    config = Config()
+    config.set("access_log_format", CONF["access_log_format"])
+    for name, value in settings.items():
+        config.set(name, value)
+    return config
 
 STATUS_PHRASES = {200: "OK", 304: "Not Modified", 404: "Not Found", 503: "Service Unavailable"}
 
@@ -19,7 +32,6 @@ class Response:
     """What gunicorn's logger reads of a response once it is sent."""
 
     def __init__(self, status_code, sent):
-        self.status_code = status_code
         self.status = f"{status_code} {STATUS_PHRASES[status_code]}"
         self.sent = sent
         self.headers = [("Content-Type", "text/html")]
@@ -48,11 +60,7 @@ def access_log(tmp_path):
     log_file = tmp_path / "access.log"
 
     def log(*requests, **settings):
-        config = Config()
-        config.set("accesslog", str(log_file))
-        for name, value in settings.items():
-            config.set(name, value)
-        logger = AccessLogger(config)
+        logger = AccessLogger(configured(**{"accesslog": str(log_file), **settings}))
         for response, req, environ in requests:
             logger.access(response, req, environ, timedelta(milliseconds=12, microseconds=700))
         return log_file.read_text().splitlines() if log_file.exists() else []
@@ -76,8 +84,8 @@ def test_passed_health_checks_and_served_static_files_are_left_out(access_log):
     lines = access_log(
         request("/healthz"),
         request("/readyz"),
-        request("/static/css/site.0123456789ab.css", **{SERVED_STATIC_FILE: True}),
-        request("/static/css/site.0123456789ab.css", status_code=304, sent=0, **{SERVED_STATIC_FILE: True}),
+        request("/static/css/site.0123456789ab.css"),
+        request("/static/css/site.0123456789ab.css", status_code=304, sent=0),
         request("/"),
     )
 
@@ -100,10 +108,20 @@ def test_a_custom_access_log_format_is_honoured(access_log):
     assert lines == ["200 /orders/ req-7"]
 
 
+def test_a_reply_gunicorn_makes_itself_with_no_status_on_the_response_is_logged_not_raised(access_log):
+    response, req, environ = request("/orders/")
+    response.status = None
+
+    assert [line.split('"')[1] for line in access_log((response, req, environ))] == ["GET /orders/ HTTP/1.1"]
+
+
+def test_this_logger_is_the_one_gunicorn_conf_py_picks_with_a_tested_gunicorn():
+    assert CONF["gunicorn_internals_problem"] is None
+    assert CONF["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+
+
 def test_to_stdout_it_writes_the_same_lines(capfd):
-    config = Config()
-    config.set("accesslog", "-")
-    logger = AccessLogger(config)
+    logger = AccessLogger(configured(accesslog="-"))
 
     for response, req, environ in (request("/orders/"), request("/healthz"), request("/missing", status_code=404)):
         logger.access(response, req, environ, timedelta(milliseconds=3))

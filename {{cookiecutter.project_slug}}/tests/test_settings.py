@@ -117,7 +117,7 @@ def test_an_unsafe_setting_stops_the_server_with_one_line_not_a_traceback():
 def serve(env, *args):
     """The Procfile's start command, with only `env` set."""
     return subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}.serve", *args],
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}.server", *args],
         cwd=PROJECT_DIR,
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
@@ -130,7 +130,12 @@ def test_the_start_command_runs_gunicorn_with_its_config():
     result = serve(PRODUCTION, "--print-config")
 
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^worker_class\s+= {{ cookiecutter.project_slug }}\.gthread\.ThreadWorker$", result.stdout, re.MULTILINE)
+    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    # gunicorn's own threaded worker, taking a connection only with a thread free for it.
+    assert config["worker_class"] == "gthread"
+    assert config["worker_connections"] == config["threads"] == "12"
+    assert config["keepalive"] == "0"
+    assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
 
 
 def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.sizing import (
+from {{ cookiecutter.project_slug }}.server.sizing import (
     DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
     SizingError,

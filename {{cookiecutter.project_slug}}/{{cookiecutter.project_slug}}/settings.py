@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from .environment import env_bool, env_int, env_list, env_redis_url, env_str
-from .sizing import SizingError, this_instance
+from .server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

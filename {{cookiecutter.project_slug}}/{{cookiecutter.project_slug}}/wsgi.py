@@ -10,15 +10,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 from .checks import require_production_settings
-from .static_files import StaticFilesOverHTTPS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
 
 try:
     # Refuse to serve with settings that are unsafe in production.
     require_production_settings()
-    # Static files over HTTPS are answered before Django runs (static_files.py says why).
-    application = StaticFilesOverHTTPS(get_wsgi_application())
+    application = get_wsgi_application()
 except ImproperlyConfigured as problem:
     # The message names the variable and what it expects. Raised, it would
     # reach the log under a traceback through the server's import machinery.

@@ -1,5 +1,7 @@
-"""A full stop ignores new connection requests before the workers close the
-listening socket (graceful_stop.py), on real sockets on loopback."""
+"""What server/gunicorn_internals.py does with gunicorn beyond its documented
+settings: the check of the installed release, and, on real sockets on
+loopback, a full stop that ignores new connection requests before the
+workers close the listening socket."""
 
 import socket
 import sys
@@ -7,9 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.graceful_stop import drop_connection_requests, refuse_new_connections_on_stop
+import gunicorn
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
+from {{ cookiecutter.project_slug }}.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
 
 # Long enough for a connection on loopback, far shorter than TCP's 1 s before it asks again.
 CONNECT_TIMEOUT_SECONDS = 0.3
@@ -39,6 +44,7 @@ def takes_new_connections(address):
     return True
 
 
+@linux_only
 @pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["IPv4", "IPv6"])
 def test_a_socket_ignoring_new_connections_still_hands_over_the_queued_ones_and_refuses_once_closed(family):
     listener = listening_socket(family)
@@ -61,7 +67,7 @@ def test_a_socket_ignoring_new_connections_still_hands_over_the_queued_ones_and_
 
 
 def fake_master(listener, **state):
-    """As much of gunicorn's Arbiter as graceful_stop uses; its stop() notes whether the socket still took connections."""
+    """As much of gunicorn's Arbiter as gunicorn_internals uses; its stop() notes whether the socket still took connections."""
     master = SimpleNamespace(LISTENERS=[SimpleNamespace(sock=listener)], reexec_pid=0, master_pid=0, systemd=False, stops=[])
     address = listener.getsockname()[:2]
     master.stop = lambda graceful=True: master.stops.append((graceful, takes_new_connections(address)))
@@ -70,6 +76,7 @@ def fake_master(listener, **state):
     return master
 
 
+@linux_only
 def test_a_graceful_full_stop_ignores_new_connections_before_gunicorn_stops():
     listener = listening_socket()
     master = fake_master(listener)
@@ -81,6 +88,7 @@ def test_a_graceful_full_stop_ignores_new_connections_before_gunicorn_stops():
     listener.close()
 
 
+@linux_only
 @pytest.mark.parametrize(
     "graceful, state",
     [
@@ -99,4 +107,47 @@ def test_a_stop_that_leaves_the_socket_to_others_lets_it_take_connections(gracef
     master.stop(graceful)
 
     assert master.stops == [(graceful, True)]
+    listener.close()
+
+
+# --- The check of the installed gunicorn -----------------------------------------
+
+
+def test_the_pinned_gunicorn_and_its_arbiter_pass_the_check():
+    listener = listening_socket()
+    assert gunicorn_internals.unsupported() is None
+    assert gunicorn_internals.unsupported(fake_master(listener)) is None
+    listener.close()
+
+
+@pytest.mark.parametrize("release", [(24, 1, 1), (99, 0, 0)], ids=["older", "newer"])
+def test_a_release_outside_the_tested_range_is_named_with_the_range(monkeypatch, release):
+    monkeypatch.setattr(gunicorn, "version_info", release)
+    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, release)))
+    lowest, newest = (".".join(map(str, version)) for version in gunicorn_internals.TESTED_GUNICORN)
+
+    assert gunicorn_internals.unsupported() == (
+        f"gunicorn {gunicorn.__version__} is outside the releases this project's server runtime was tested with ({lowest} to {newest})"
+    )
+
+
+def test_a_logger_whose_access_takes_other_arguments_fails_the_check(monkeypatch):
+    monkeypatch.setattr(gunicorn_internals.Logger, "access", lambda self, response, request: None)
+
+    assert "Logger.access() no longer takes (resp, req, environ, request_time)" in gunicorn_internals.unsupported()
+
+
+def test_an_arbiter_stop_without_graceful_fails_the_check(monkeypatch):
+    monkeypatch.setattr(gunicorn_internals.Arbiter, "stop", lambda self: None)
+
+    assert "Arbiter.stop() takes no `graceful`" in gunicorn_internals.unsupported()
+
+
+@pytest.mark.parametrize("missing", gunicorn_internals.ARBITER_ATTRIBUTES)
+def test_an_arbiter_without_an_attribute_the_stop_reads_fails_the_check_naming_it(missing):
+    listener = listening_socket()
+    master = fake_master(listener)
+    delattr(master, missing)
+
+    assert gunicorn_internals.unsupported(master).endswith(f"arbiter has no {missing}")
     listener.close()

@@ -31,12 +31,11 @@ PROC_SELF_CGROUP = "/proc/self/cgroup"
 MIB = 1024 * 1024
 
 # One worker per CPU, plus one: while a worker's threads wait on each other
-# for the GIL, the spare keeps every CPU busy. Measured on 2 CPUs (the
-# template's benchmarks/results/sweep-workers-threads-2026-11-27.md, 5
-# rounds side by side, 16 threads each): 2, 3 and 4 workers served a JSON
-# view at 2,614, 2,672 and 2,440 req/s and a 5 ms CPU-bound view at 288,
-# 314 and 287, differences within this machine's noise; the fourth worker
-# costs 44 MiB resident. Two is the floor so that one worker can be restarted
+# for the GIL, the spare keeps every CPU busy. Measured on 2 CPUs, 5 rounds
+# side by side, 16 threads each: 2, 3 and 4 workers served a JSON view at
+# 2,614, 2,672 and 2,440 req/s and a 5 ms CPU-bound view at 288, 314 and
+# 287, differences within the machine's noise; the fourth worker costs
+# 44 MiB resident. Two is the floor so that one worker can be restarted
 # (recycling, a crash) while another serves.
 MIN_WORKERS = 2
 
@@ -53,10 +52,9 @@ MASTER_MEMORY_MB = 32
 # holds open: with 32 connections to a view that waits 50 ms, 3 x 12 served
 # 596 req/s with a p99 of 65 ms (granian: 603 and 62), while 2 x 12 fell to
 # 452 req/s with a p99 of 120 ms. Fewer threads serve that view far worse
-# (4 threads: 227 req/s, p99 620 ms, sweep-design-choices.md). On views that
-# only compute, 12 threads cut each other off at the GIL, which cost a few
-# per cent against 2 threads per worker (FINDINGS.md section 21) until
-# gunicorn.conf.py's 10 ms switch interval won it back (section 27).
+# (4 threads: 227 req/s, p99 620 ms). On views that only compute, 12 threads
+# cut each other off at the GIL, which cost a few per cent against 2 threads
+# per worker until gunicorn.conf.py's 10 ms switch interval won it back.
 DEFAULT_THREADS = 12
 
 # The most PostgreSQL connections one instance may hold, all its workers

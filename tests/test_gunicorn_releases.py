@@ -1,0 +1,69 @@
+"""The gunicorn releases a generated project may meet as its team upgrades.
+
+The project's server runtime names the range of releases it was tested
+with (server/gunicorn_internals.py, TESTED_GUNICORN). With the oldest and
+the newest of them the generated suite passes, its live-server tests
+included. With a release outside the range the project still serves every
+request: its start command says in one line that it runs gunicorn's own
+access log and stop, and does."""
+
+import ast
+import subprocess
+
+import pytest
+from support.load import VIA_HTTPS, request
+from support.network import http_get
+from support.project import environment_without_project_variables, generated_suite, make_virtualenv, procfile_command, production_env, running_server
+
+pytestmark = pytest.mark.slow
+
+# Releases the old runtime served nothing with (23.0.0), and the one before the range.
+UNTESTED_RELEASES = ["23.0.0", "24.1.1"]
+
+
+def releases_tested(project_dir):
+    source = (project_dir / project_dir.name / "server" / "gunicorn_internals.py").read_text()
+    (assignment,) = [node for node in ast.parse(source).body if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TESTED_GUNICORN"]
+    return [".".join(map(str, version)) for version in ast.literal_eval(assignment.value)]
+
+
+@pytest.fixture(scope="module")
+def release_python(default_project, tmp_path_factory):
+    """A virtualenv of the project's own requirements, whose gunicorn each test replaces."""
+    python = make_virtualenv(tmp_path_factory.mktemp("releases-venv"), "-r", str(default_project / "requirements-dev.txt"))
+
+    def with_gunicorn(version):
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"gunicorn=={version}"], check=True)
+        return python
+
+    return with_gunicorn
+
+
+@pytest.mark.parametrize("end", ["oldest", "newest"])
+def test_the_generated_suite_passes_with_the_oldest_and_the_newest_tested_release(default_project, release_python, end):
+    version = dict(zip(["oldest", "newest"], releases_tested(default_project)))[end]
+    python = release_python(version)
+
+    output = generated_suite(python, default_project, environment_without_project_variables())
+
+    print(f"\n[gunicorn {version}] {output.strip().splitlines()[-1]}")
+
+
+@pytest.mark.parametrize("version", UNTESTED_RELEASES)
+def test_an_untested_release_serves_every_request_with_gunicorns_own_behaviour_and_says_so(built_project, release_python, version, tmp_path):
+    python = release_python(version)
+    lowest, newest = releases_tested(built_project)
+
+    with running_server(procfile_command(built_project, "web"), built_project, production_env(python), tmp_path / "gunicorn.log") as server:
+        outcomes = [request(server.port, path) for path in ["/healthz", "/", "/readyz"] * 10]
+        page = http_get(server.port, "/", VIA_HTTPS)
+        log = server.log()
+
+    assert f"Starting gunicorn {version}" in log
+    assert (
+        f"gunicorn {version} is outside the releases this project's server runtime was tested with ({lowest} to {newest}): "
+        "using gunicorn's own access log and stop instead of this project's." in log
+    )
+    assert [outcome.status for outcome in outcomes] == [200] * 30
+    assert page[0] == 200 and b"<html" in page[2]
+    assert "Traceback" not in log

@@ -1,0 +1,13 @@
+"""The server's plumbing: what gunicorn.conf.py uses to run this Django project.
+
+Nothing here is needed to write views, models or settings; it is the
+machinery between gunicorn and the app:
+
+    __main__.py            the start command, `python -m {{ cookiecutter.project_slug }}.server`
+    sizing.py              workers, threads and database connections per worker
+    connection_budget.py   the start-up line with the database connection arithmetic
+    watchdog.py            cuts off a request that runs past gunicorn's timeout
+    access_log.py          the access log, less health checks and static files
+    gunicorn_internals.py  the only code that uses gunicorn beyond its documented
+                           settings and hooks, checked at start-up
+"""

@@ -1,0 +1,42 @@
+"""Gunicorn's access log, without the lines nobody reads.
+
+gunicorn.conf.py sets the line (`access_log_format`):
+
+    10.1.2.3 "GET /orders/?page=2 HTTP/1.1" 200 5120B 12ms "Mozilla/5.0 ..."
+
+client address, request line, status, body bytes sent, time taken, user
+agent. Gunicorn writes it; this logger only leaves two kinds of request
+out, as they would bury the rest: health checks that passed (a platform
+asks every few seconds) and static files served (a page pulls several;
+their names are hashed and browsers keep them for a year). A failing
+health check, a static file that is missing and every other request are
+logged.
+"""
+
+from django.conf import settings
+from gunicorn.glogging import Logger
+
+from ..health import LIVENESS_PATH, READINESS_PATH
+
+HEALTH_CHECK_PATHS = (LIVENESS_PATH, READINESS_PATH)
+# 304: a browser asked whether its copy is still good, and it was.
+SERVED = (200, 304)
+
+
+class AccessLogger(Logger):
+    def access(self, resp, req, environ, request_time):
+        if not is_routine(environ.get("PATH_INFO", ""), status_code(resp)):
+            super().access(resp, req, environ, request_time)
+
+
+def status_code(resp):
+    """The response's status as a number; None when gunicorn gives none (its own error replies may not)."""
+    code = str(getattr(resp, "status", None) or "").split(" ", 1)[0]
+    return int(code) if code.isdigit() else None
+
+
+def is_routine(path, status):
+    """A passed health check, or a static file served."""
+    if path in HEALTH_CHECK_PATHS:
+        return status == 200
+    return path.startswith(settings.STATIC_URL) and status in SERVED
