@@ -9,6 +9,7 @@ import re
 import shlex
 import socket
 import subprocess
+import time
 
 import pytest
 from support.inotify import OpenWatch
@@ -121,6 +122,16 @@ def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(f
 
 
 # --- Hostile HTTP ---------------------------------------------------------------------
+
+
+def test_a_response_gunicorn_refuses_to_send_reaches_the_client_as_a_500_with_its_access_log_line(server):
+    status, _, _ = http_get(server.port, "/faults/bad-header", VIA_HTTPS)
+
+    deadline = time.monotonic() + 10
+    while '"GET /faults/bad-header HTTP/1.1" 500' not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == 500
+    assert '"GET /faults/bad-header HTTP/1.1" 500' in server.log()
 
 
 def test_a_host_header_not_in_allowed_hosts_gets_400_not_500(server):

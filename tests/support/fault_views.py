@@ -33,6 +33,13 @@ def cached(request):
     return HttpResponse(str(cache.get(request.GET["get"])), content_type="text/plain")
 
 
+def bad_header(request):
+    """A header value gunicorn refuses to send (a control character in it)."""
+    response = HttpResponse("never sent", content_type="text/plain")
+    response.headers["X-Broken"] = "a\x01b"
+    return response
+
+
 def hang(request):
     while True:  # a view that never returns, e.g. stuck on a lock or a socket
         time.sleep(1)
@@ -57,6 +64,7 @@ def gil_switch_interval(request):
 urlpatterns = [
     path("faults/slow", slow),
     path("faults/hang", hang),
+    path("faults/bad-header", bad_header),
     path("faults/database-hold", database_hold),
     path("faults/cache", cached),
     path("faults/inline-style", inline_style),
