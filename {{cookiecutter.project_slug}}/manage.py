@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for administrative tasks."""
+
 import os
 import sys
 
@@ -13,7 +14,7 @@ def main():
     try:
         # Load the settings first: a missing or malformed environment variable
         # stops every command here with one line naming it, as it stops the server.
-        settings.INSTALLED_APPS
+        settings.INSTALLED_APPS  # noqa: B018 (reading a setting is what loads them)
     except ImproperlyConfigured as problem:
         sys.exit(str(problem))
     execute_from_command_line(sys.argv)

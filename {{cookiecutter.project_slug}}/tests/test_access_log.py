@@ -25,6 +25,7 @@ def configured(**settings):
         config.set(name, value)
     return config
 
+
 STATUS_PHRASES = {200: "OK", 304: "Not Modified", 404: "Not Found", 503: "Service Unavailable"}
 
 
@@ -47,8 +48,13 @@ def request(path, status_code=200, sent=512, **environ):
     path_info, _, query = path.partition("?")
     headers = [("USER-AGENT", environ.get("HTTP_USER_AGENT", "Mozilla/5.0 (X11)")), ("X-REQUEST-ID", "req-7")]
     wsgi_environ = {
-        "REQUEST_METHOD": "GET", "RAW_URI": path, "PATH_INFO": path_info, "QUERY_STRING": query,
-        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.1.2.3", "HTTP_USER_AGENT": "Mozilla/5.0 (X11)",
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": path,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_USER_AGENT": "Mozilla/5.0 (X11)",
         **environ,
     }
     return Response(status_code, sent), Request(headers), wsgi_environ

@@ -7,9 +7,8 @@ import socket
 import sys
 from types import SimpleNamespace
 
-import pytest
-
 import gunicorn
+import pytest
 
 from {{ cookiecutter.project_slug }}.server import gunicorn_internals
 from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
@@ -67,8 +66,12 @@ def test_a_socket_ignoring_new_connections_still_hands_over_the_queued_ones_and_
 
 
 def fake_master(listener, **state):
-    """As much of gunicorn's Arbiter as gunicorn_internals uses; its stop() notes whether the socket still took connections."""
-    master = SimpleNamespace(LISTENERS=[SimpleNamespace(sock=listener)], reexec_pid=0, master_pid=0, systemd=False, stops=[])
+    """As much of gunicorn's Arbiter as gunicorn_internals uses.
+
+    Its stop() notes whether the socket still took connections."""
+    master = SimpleNamespace(
+        LISTENERS=[SimpleNamespace(sock=listener)], reexec_pid=0, master_pid=0, systemd=False, stops=[]
+    )
     address = listener.getsockname()[:2]
     master.stop = lambda graceful=True: master.stops.append((graceful, takes_new_connections(address)))
     for name, value in state.items():
@@ -127,7 +130,8 @@ def test_a_release_outside_the_tested_range_is_named_with_the_range(monkeypatch,
     lowest, newest = (".".join(map(str, version)) for version in gunicorn_internals.TESTED_GUNICORN)
 
     assert gunicorn_internals.unsupported() == (
-        f"gunicorn {gunicorn.__version__} is outside the releases this project's server runtime was tested with ({lowest} to {newest})"
+        f"gunicorn {gunicorn.__version__} is outside the releases this project's server runtime "
+        f"was tested with ({lowest} to {newest})"
     )
 
 

@@ -26,10 +26,22 @@ ONE_YEAR = 365 * 24 * 3600
 # Any loopback address but 127.0.0.1 is this machine, yet not a trusted proxy.
 UNTRUSTED_PEER = "127.0.0.2"
 # Kept out of the server's environment: they would change what is tested.
-SERVER_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS",
-                    "FORWARDED_ALLOW_IPS", "DYNO", "RENDER", "DATABASE_MAX_CONNECTIONS")
+SERVER_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_CMD_ARGS",
+    "FORWARDED_ALLOW_IPS",
+    "DYNO",
+    "RENDER",
+    "DATABASE_MAX_CONNECTIONS",
+)
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="binds 127.0.0.2, which only Linux routes to loopback")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="binds 127.0.0.2, which only Linux routes to loopback"
+)
 
 
 def free_port():
@@ -39,7 +51,9 @@ def free_port():
 
 
 def production_environment(tmp_path, **overrides):
-    env = {key: value for key, value in os.environ.items() if key not in SERVER_VARIABLES and not key.startswith("DJANGO_")}
+    env = {
+        key: value for key, value in os.environ.items() if key not in SERVER_VARIABLES and not key.startswith("DJANGO_")
+    }
     env.update(
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
@@ -60,7 +74,10 @@ class Server:
         with open(log_path, "w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "{{ cookiecutter.project_slug }}.server", "--bind", f"127.0.0.1:{self.port}"],
-                cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while True:
@@ -82,20 +99,28 @@ class Server:
 
 def get(port, path, headers=None, source=None, method="GET"):
     """(status, headers with lower-case names and every Set-Cookie, body) of one request."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0) if source else None)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source, 0) if source else None
+    )
     try:
         connection.request(method, path, headers=headers or {})
         response = connection.getresponse()
         headers = {}
         for name, value in response.getheaders():
             headers.setdefault(name.lower(), []).append(value)
-        return response.status, {name: values if name == "set-cookie" else values[-1] for name, values in headers.items()}, response.read()
+        return (
+            response.status,
+            {name: values if name == "set-cookie" else values[-1] for name, values in headers.items()},
+            response.read(),
+        )
     finally:
         connection.close()
 
 
 def manage(env, *args):
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -206,7 +231,13 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
         time.sleep(0.05)
     requests = [line for line in server.log().splitlines() if '"GET ' in line]
 
-    assert [line for line in requests if re.fullmatch(rf'127\.0\.0\.1 "GET /\?from=access-log HTTP/1\.1" 200 {len(page)}B \d+ms "access-log-test"', line)]
+    assert [
+        line
+        for line in requests
+        if re.fullmatch(
+            rf'127\.0\.0\.1 "GET /\?from=access-log HTTP/1\.1" 200 {len(page)}B \d+ms "access-log-test"', line
+        )
+    ]
     assert [line.split('"')[2].split()[0] for line in requests if "/static/missing.css" in line] == ["404"]
     # (Other tests' redirects of plain-HTTP requests to HTTPS are logged: they were not served.)
     assert [line for line in requests if ("/healthz" in line or stylesheet in line) and '" 200 ' in line] == []
@@ -215,7 +246,9 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
 def test_every_worker_answers_request_after_request(tmp_path):
     """Not just its first: a worker that served one request and then nothing would fail here.
     Four clients at once, ten requests each, to two workers of one thread: each takes its turn."""
-    env = production_environment(tmp_path, GUNICORN_THREADS="1", GUNICORN_CMD_ARGS="--access-logformat '%(p)s %(r)s %(s)s'")
+    env = production_environment(
+        tmp_path, GUNICORN_THREADS="1", GUNICORN_CMD_ARGS="--access-logformat '%(p)s %(r)s %(s)s'"
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     server = Server(env, tmp_path / "gunicorn.log")

@@ -44,7 +44,11 @@ def test_production_settings_start():
         ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty"),
         ("DATABASE_URL", "nosuchdb://wherever", "DATABASE_URL is not a database URL"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
-        ("REDIS_URL", "redis://:hunter2@cache:6379/zero", "REDIS_URL is not a Redis URL: its path must be a database number"),
+        (
+            "REDIS_URL",
+            "redis://:hunter2@cache:6379/zero",
+            "REDIS_URL is not a Redis URL: its path must be a database number",
+        ),
         ("DATABASE_MAX_CONNECTIONS", "none", "DATABASE_MAX_CONNECTIONS must be a positive whole number"),
     ],
 )
@@ -62,31 +66,52 @@ def settings_value(env, expression):
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings'); "
         f"django.setup(); from django.conf import settings; print(repr({expression}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env={"PATH": "/usr/bin:/bin", **env},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_postgresql_connections_come_from_a_pool_sized_for_one_worker_of_this_instance():
-    env = {**PRODUCTION, "DATABASE_URL": "postgres://app:secret@db.internal:5432/app", "WEB_CONCURRENCY": "3", "DATABASE_MAX_CONNECTIONS": "12"}
+    env = {
+        **PRODUCTION,
+        "DATABASE_URL": "postgres://app:secret@db.internal:5432/app",
+        "WEB_CONCURRENCY": "3",
+        "DATABASE_MAX_CONNECTIONS": "12",
+    }
 
     assert settings_value(env, "settings.DATABASES['default']['CONN_MAX_AGE']") == "0"
     assert settings_value(env, "sorted(settings.DATABASES['default']['OPTIONS']['pool'].items())") == (
         "[('max_size', 4), ('min_size', 1), ('reconnect_timeout', 1), ('timeout', 10)]"
     )
-    assert settings_value({**env, "DATABASE_POOL_TIMEOUT": "3"}, "settings.DATABASES['default']['OPTIONS']['pool']['timeout']") == "3"
+    assert (
+        settings_value(
+            {**env, "DATABASE_POOL_TIMEOUT": "3"}, "settings.DATABASES['default']['OPTIONS']['pool']['timeout']"
+        )
+        == "3"
+    )
 
 
 def test_without_redis_url_the_cache_is_per_process_and_sessions_live_in_the_database():
-    assert settings_value(PRODUCTION, "settings.CACHES['default']['BACKEND']") == "'django.core.cache.backends.locmem.LocMemCache'"
+    assert (
+        settings_value(PRODUCTION, "settings.CACHES['default']['BACKEND']")
+        == "'django.core.cache.backends.locmem.LocMemCache'"
+    )
     assert settings_value(PRODUCTION, "settings.SESSION_ENGINE") == "'django.contrib.sessions.backends.db'"
 
 
 def test_redis_url_gives_every_instance_one_cache_and_sessions_kept_in_it_and_the_database():
     env = {**PRODUCTION, "REDIS_URL": "redis://:secret@cache.internal:6379/0"}
 
-    assert settings_value(env, "settings.CACHES['default']['BACKEND']") == "'django.core.cache.backends.redis.RedisCache'"
+    assert (
+        settings_value(env, "settings.CACHES['default']['BACKEND']") == "'django.core.cache.backends.redis.RedisCache'"
+    )
     assert settings_value(env, "settings.SESSION_ENGINE") == "'{{ cookiecutter.project_slug }}.sessions'"
 
 
@@ -110,7 +135,8 @@ def test_an_unsafe_setting_stops_the_server_with_one_line_not_a_traceback():
 
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, e.g. example.com,www.example.com"
+        "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, "
+        "e.g. example.com,www.example.com"
     ]
 
 
@@ -143,4 +169,6 @@ def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():
     result = serve({**PRODUCTION, "WEB_CONCURRENCY": "two"}, "--print-config")
 
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == ["WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"]
+    assert result.stderr.strip().splitlines() == [
+        "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"
+    ]

@@ -111,9 +111,7 @@ def test_an_affinity_smaller_than_the_quota_wins(tmp_path):
     assert cpus == 1
 
 
-@pytest.mark.parametrize(
-    "cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000"]
-)
+@pytest.mark.parametrize("cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000"])
 def test_a_garbage_cpu_quota_means_no_limit(tmp_path, cpu_max):
     assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == 64
 
@@ -135,9 +133,7 @@ def test_an_unreadable_cpu_quota_means_no_limit(tmp_path):
         ("200000 100000", "600000 100000", 2),  # the service's own CPUQuota=
     ],
 )
-def test_outside_a_container_the_tightest_quota_on_our_cgroup_path_applies(
-    tmp_path, own_quota, parent_quota, expected
-):
+def test_outside_a_container_the_tightest_quota_on_our_cgroup_path_applies(tmp_path, own_quota, parent_quota, expected):
     files = {
         "cpu.max": "max 100000",
         "system.slice/cpu.max": parent_quota,
@@ -276,7 +272,12 @@ def test_fewer_connections_than_workers_means_as_many_workers_as_connections_and
 
 def test_the_memory_limit_and_web_concurrency_still_decide_the_workers_within_the_budget():
     assert server_size({}, cpus=8, memory_limit=256 * MIB).workers == 1
-    assert server_size({"WEB_CONCURRENCY": "6", "DATABASE_MAX_CONNECTIONS": "30"}, cpus=1, memory_limit=None).connections_per_worker == 5
+    assert (
+        server_size(
+            {"WEB_CONCURRENCY": "6", "DATABASE_MAX_CONNECTIONS": "30"}, cpus=1, memory_limit=None
+        ).connections_per_worker
+        == 5
+    )
 
 
 # --- Bad settings -----------------------------------------------------------
@@ -302,14 +303,10 @@ def size(environ):
     ["two", "0", "-3", "", "2.5", "+4", "1_000", "\u00b3"],
     ids=ascii,
 )
-def test_a_setting_that_is_not_a_positive_whole_number_is_rejected_by_name(
-    name, unit, value
-):
+def test_a_setting_that_is_not_a_positive_whole_number_is_rejected_by_name(name, unit, value):
     with pytest.raises(SizingError) as excinfo:
         size({name: value})
-    assert str(excinfo.value) == (
-        f"{name} must be a positive whole number of {unit}, got {value!r}"
-    )
+    assert str(excinfo.value) == (f"{name} must be a positive whole number of {unit}, got {value!r}")
 
 
 def test_a_bad_worker_memory_budget_is_reported_even_without_a_memory_limit():
@@ -334,9 +331,7 @@ SIZING_VARIABLES = {
 # --print-config also imports the app; a stdlib one keeps Django out of this.
 TRIVIAL_APP = "wsgiref.simple_server:demo_app"
 
-needs_affinity = pytest.mark.skipif(
-    not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only"
-)
+needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
 
 
 def run_on_one_cpu(args, environ):
@@ -371,9 +366,7 @@ def test_a_process_pinned_to_one_cpu_sees_one_cpu():
 
 
 @needs_affinity
-@pytest.mark.parametrize(
-    "environ", [{}, {"WEB_CONCURRENCY": "3"}], ids=["computed", "WEB_CONCURRENCY"]
-)
+@pytest.mark.parametrize("environ", [{}, {"WEB_CONCURRENCY": "3"}], ids=["computed", "WEB_CONCURRENCY"])
 def test_gunicorn_on_one_cpu_starts_the_computed_workers(environ):
     args = ["-m", "gunicorn", "--print-config", TRIVIAL_APP]
     result = run_on_one_cpu(args, environ)
@@ -392,6 +385,5 @@ def test_gunicorn_refuses_a_bad_setting_with_one_clear_line():
     result = run_on_one_cpu(args, {"GUNICORN_THREADS": "many"})
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
-        "GUNICORN_THREADS must be a positive whole number of threads per worker, "
-        "got 'many'"
+        "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'many'"
     )

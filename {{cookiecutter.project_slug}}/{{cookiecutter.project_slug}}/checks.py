@@ -27,17 +27,23 @@ def production_setting_problems():
     except ImproperlyConfigured:  # Django refuses to hand out an empty key
         secret_key = ""
     if not secret_key:
-        problems.append(f"DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: {NEW_SECRET_KEY_COMMAND}")
+        problems.append(
+            f"DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: {NEW_SECRET_KEY_COMMAND}"
+        )
     elif (
         len(secret_key) < MINIMUM_SECRET_KEY_LENGTH
         or len(set(secret_key)) < MINIMUM_SECRET_KEY_DISTINCT_CHARACTERS
         or secret_key.startswith("django-insecure")
     ):
         problems.append(
-            f"DJANGO_SECRET_KEY is too weak; use at least {MINIMUM_SECRET_KEY_LENGTH} random characters, e.g. from: {NEW_SECRET_KEY_COMMAND}"
+            f"DJANGO_SECRET_KEY is too weak; use at least {MINIMUM_SECRET_KEY_LENGTH} random characters, "
+            f"e.g. from: {NEW_SECRET_KEY_COMMAND}"
         )
     if not settings.ALLOWED_HOSTS:
-        problems.append("DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, e.g. example.com,www.example.com")
+        problems.append(
+            "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to, comma-separated, "
+            "e.g. example.com,www.example.com"
+        )
     return problems
 
 

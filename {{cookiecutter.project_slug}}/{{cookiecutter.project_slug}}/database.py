@@ -111,8 +111,15 @@ def database_state():
     except PoolTimeout:
         pool_health.take_stock(pool)
         if pool_health.failing():
-            return "down", f"no pooled connection within {READINESS_WAIT_SECONDS} s, and the last attempt to reach the database failed"
-        return "busy", f"all {pool.max_size} connections of this worker stayed in use for {time.monotonic() - started:.1f} s"
+            return (
+                "down",
+                f"no pooled connection within {READINESS_WAIT_SECONDS} s, "
+                "and the last attempt to reach the database failed",
+            )
+        return (
+            "busy",
+            f"all {pool.max_size} connections of this worker stayed in use for {time.monotonic() - started:.1f} s",
+        )
     except PsycopgError as error:
         return "down", str(error)
     pool_health.succeeded()

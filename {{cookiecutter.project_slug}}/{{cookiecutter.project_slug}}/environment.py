@@ -3,6 +3,7 @@
 Each reader names the variable and says what it expects, so a typo in a
 platform's config panel stops start-up with a message, not a traceback hunt.
 """
+
 import os
 from urllib.parse import urlsplit
 
@@ -59,7 +60,9 @@ def env_redis_url(name):
         return ""
     problem = redis_url_problem(urlsplit(raw))
     if problem:
-        raise ImproperlyConfigured(f"{name} is not a Redis URL: {problem}; expected e.g. redis://:password@host:6379/0.")
+        raise ImproperlyConfigured(
+            f"{name} is not a Redis URL: {problem}; expected e.g. redis://:password@host:6379/0."
+        )
     return raw
 
 
@@ -69,7 +72,7 @@ def redis_url_problem(url):
     if url.scheme == "unix":
         return None if url.path else "a unix:// URL needs the socket's path"
     try:
-        url.port
+        url.port  # noqa: B018 (reading it raises ValueError for a port that is no number)
     except ValueError:
         return "its port is not a number from 0 to 65535"
     if not url.hostname:

@@ -75,7 +75,11 @@ class CacheOrMiss:
     def _failed(self, error):
         if not CacheOrMiss.down:
             CacheOrMiss.down = True
-            logger.warning("The session cache is unavailable (%s: %s); using the database alone until it is back", type(error).__name__, error)
+            logger.warning(
+                "The session cache is unavailable (%s: %s); using the database alone until it is back",
+                type(error).__name__,
+                error,
+            )
 
     def _succeeded(self):
         if CacheOrMiss.down:

@@ -66,10 +66,15 @@ def server_allows(database):
         port=database["PORT"] or None,
         **options,
     ) as probe:
-        max_connections, reserved, superuser, role_limit, database_limit, open_now = probe.execute(SERVER_LIMITS).fetchone()
+        max_connections, reserved, superuser, role_limit, database_limit, open_now = probe.execute(
+            SERVER_LIMITS
+        ).fetchone()
     allowed = max_connections if superuser else max_connections - reserved
     how = f"max_connections {max_connections}" + ("" if superuser else f", less {reserved} reserved")
-    for limit, name in ((role_limit, "the role's CONNECTION LIMIT"), (database_limit, "the database's CONNECTION LIMIT")):
+    for limit, name in (
+        (role_limit, "the role's CONNECTION LIMIT"),
+        (database_limit, "the database's CONNECTION LIMIT"),
+    ):
         if 0 <= limit < allowed:
             allowed, how = limit, f"{name} {limit}"
     return allowed, how, open_now

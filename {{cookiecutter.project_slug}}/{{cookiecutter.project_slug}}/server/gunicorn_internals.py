@@ -83,7 +83,11 @@ def unsupported(server=None):
         return f"gunicorn {gunicorn.__version__}'s Arbiter.stop() takes no `graceful`"
     if server is not None:
         missing = [name for name in ARBITER_ATTRIBUTES if not hasattr(server, name)]
-        missing += ["a socket on each listener"] if not all(hasattr(listener, "sock") for listener in getattr(server, "LISTENERS", [])) else []
+        missing += (
+            ["a socket on each listener"]
+            if not all(hasattr(listener, "sock") for listener in getattr(server, "LISTENERS", []))
+            else []
+        )
         if missing:
             return f"gunicorn {gunicorn.__version__}'s arbiter has no {', '.join(missing)}"
     return None
@@ -115,7 +119,9 @@ def drop_connection_requests(listening_socket):
     """From now on, drop new connection requests to this TCP socket; a no-op off Linux or for UNIX sockets."""
     if not sys.platform.startswith("linux") or listening_socket.family not in (socket.AF_INET, socket.AF_INET6):
         return
-    instructions = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *step) for step in DROP_CONNECTION_REQUESTS))
+    instructions = ctypes.create_string_buffer(
+        b"".join(struct.pack("HBBI", *step) for step in DROP_CONNECTION_REQUESTS)
+    )
     program = struct.pack("HP", len(DROP_CONNECTION_REQUESTS), ctypes.addressof(instructions))
     try:
         listening_socket.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, program)

@@ -75,9 +75,7 @@ class SizingError(ValueError):
 # --- CPUs -------------------------------------------------------------------
 
 
-def available_cpus(
-    cgroup_root=CGROUP_ROOT, affinity=None, proc_self_cgroup=PROC_SELF_CGROUP
-) -> int:
+def available_cpus(cgroup_root=CGROUP_ROOT, affinity=None, proc_self_cgroup=PROC_SELF_CGROUP) -> int:
     """The number of CPUs this process can keep busy, rounded up, at least 1.
 
     `affinity` is the set of CPU ids the process may run on; it defaults to
@@ -132,14 +130,9 @@ def _cpus_from_quota(quota, period):
 # --- Memory -----------------------------------------------------------------
 
 
-def memory_limit_bytes(
-    cgroup_root=CGROUP_ROOT, proc_self_cgroup=PROC_SELF_CGROUP
-) -> int | None:
+def memory_limit_bytes(cgroup_root=CGROUP_ROOT, proc_self_cgroup=PROC_SELF_CGROUP) -> int | None:
     """The tightest cgroup memory limit on this process, or None if none."""
-    limits = [
-        _read_bytes(directory / "memory.max")
-        for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup)
-    ]
+    limits = [_read_bytes(directory / "memory.max") for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup)]
     v1_limit = _read_bytes(Path(cgroup_root, "memory", "memory.limit_in_bytes"))
     if v1_limit is not None and v1_limit < V1_UNLIMITED_MEMORY:
         limits.append(v1_limit)
@@ -212,9 +205,7 @@ def worker_count(environ, cpus: int, memory_limit: int | None) -> int:
     # Both are read up front so a typo in either is reported on every start,
     # not only on the day a memory limit makes the budget matter.
     requested = _positive_int(environ, "WEB_CONCURRENCY", "worker processes")
-    worker_memory_mb = _positive_int(
-        environ, "GUNICORN_WORKER_MEMORY_MB", "megabytes (MiB) per worker"
-    )
+    worker_memory_mb = _positive_int(environ, "GUNICORN_WORKER_MEMORY_MB", "megabytes (MiB) per worker")
     if requested is not None:
         return requested
     workers = workers_for_cpus(cpus)
@@ -233,7 +224,9 @@ def thread_count(environ) -> int:
 
 def database_max_connections(environ) -> int:
     """DATABASE_MAX_CONNECTIONS, or DEFAULT_DATABASE_MAX_CONNECTIONS."""
-    value = _positive_int(environ, "DATABASE_MAX_CONNECTIONS", "database connections for this instance, all workers together")
+    value = _positive_int(
+        environ, "DATABASE_MAX_CONNECTIONS", "database connections for this instance, all workers together"
+    )
     return DEFAULT_DATABASE_MAX_CONNECTIONS if value is None else value
 
 
@@ -252,8 +245,9 @@ class ServerSize:
         if self.workers_cut_from is None:
             return []
         return [
-            f"DATABASE_MAX_CONNECTIONS={self.database_max_connections} is fewer than the {self.workers_cut_from} workers "
-            f"this instance would run; running {self.workers} workers with 1 database connection each."
+            f"DATABASE_MAX_CONNECTIONS={self.database_max_connections} is fewer than the "
+            f"{self.workers_cut_from} workers this instance would run; "
+            f"running {self.workers} workers with 1 database connection each."
         ]
 
 
@@ -291,7 +285,5 @@ def _positive_int(environ, name, unit):
     # isascii() keeps out digits like "³" that isdigit() accepts but int()
     # does not; this also rejects "2.5", "-3", "+3" and "1_000".
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise SizingError(
-            f"{name} must be a positive whole number of {unit}, got {value!r}"
-        )
+        raise SizingError(f"{name} must be a positive whole number of {unit}, got {value!r}")
     return int(text)

@@ -58,7 +58,9 @@ class RequestWatchdog:
             time.sleep(CHECK_INTERVAL_SECONDS)
         self.worker.log.critical(
             "REQUEST TIMEOUT: %s ran longer than %s s; replacing worker (pid:%s)",
-            overdue[0], self.timeout, os.getpid(),
+            overdue[0],
+            self.timeout,
+            os.getpid(),
         )
         os.kill(os.getpid(), signal.SIGTERM)  # the worker's own graceful stop
         stopping_since = time.monotonic()
