@@ -6,15 +6,18 @@ reads its gunicorn.conf.py) on a free loopback port. It requests /healthz, the l
 hashed static file, then stops gunicorn with SIGTERM as platforms do.
 """
 
+import atexit
 import http.client
-import importlib.util
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +28,6 @@ DEPLOY_FILES = {
     "Render": ({{ cookiecutter.deploy_render }}, ["render.yaml"]),
 }
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
-RUNTIME_MODULES = ("django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv", "brotli")
 STARTUP_TIMEOUT_SECONDS = 60
 SHUTDOWN_TIMEOUT_SECONDS = 35
 
@@ -59,25 +61,61 @@ def step(message):
     print(f"  {message}", flush=True)
 
 
+def uv_command():
+    """uv on the PATH, or one pip installs for this bake (the machine may have only Python and pip)."""
+    if shutil.which("uv"):
+        return shutil.which("uv")
+    tools = Path(tempfile.mkdtemp(prefix="boot-check-uv-"))
+    atexit.register(shutil.rmtree, tools, ignore_errors=True)
+    step("installing uv with pip, for this check only")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(tools), "uv"],
+        check=True, capture_output=True, text=True,
+    )
+    return str(tools / "bin" / "uv")
+
+
 def python_with_requirements():
-    """The current interpreter if it already has the requirements, else the
-    project's own .venv with them installed; None when they cannot be installed."""
-    if all(importlib.util.find_spec(module) for module in RUNTIME_MODULES):
-        step(f"using {sys.executable}, which has the requirements")
-        return sys.executable
-    venv_python = PROJECT_DIR / ".venv" / "bin" / "python"
-    step("installing requirements.txt into .venv")
+    """The project's own .venv, made by `uv sync --locked` from uv.lock; None when it cannot be made (offline)."""
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(PROJECT_DIR / ".venv")], check=True, capture_output=True, text=True)
-        subprocess.run(
-            [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"],
-            cwd=PROJECT_DIR, check=True, capture_output=True, text=True,
-        )
+        uv = uv_command()
+        sync = [uv, "sync", "--locked", "--no-dev"]
+        step("uv sync --locked --no-dev (the Python of .python-version)")
+        synced = subprocess.run(sync, cwd=PROJECT_DIR, capture_output=True, text=True)
+        if synced.returncode != 0:
+            # uv fetches the Python .python-version names; where it cannot (no
+            # network for Python builds), an installed one the project supports
+            # shows just as well whether the project boots.
+            python = installed_python()
+            if python is None:
+                raise subprocess.CalledProcessError(synced.returncode, sync, synced.stdout, synced.stderr)
+            step(f"that Python could not be had here; using {python}, which the project supports too")
+            subprocess.run([*sync, "--python", python], cwd=PROJECT_DIR, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as error:
         last_lines = "\n".join(error.stderr.strip().splitlines()[-5:])
-        print(f"Could not install the requirements (offline?):\n{last_lines}", file=sys.stderr)
+        print(f"Could not install the project's dependencies (offline?):\n{last_lines}", file=sys.stderr)
         return None
-    return str(venv_python)
+    return str(PROJECT_DIR / ".venv" / "bin" / "python")
+
+
+def installed_python():
+    """The newest interpreter on this machine that the project supports (requires-python), or None.
+
+    Asked from outside the project, so that a version manager's shims do not
+    answer with the .python-version the project asks for and this machine lacks.
+    """
+    floor = tuple(map(int, re.search(r'requires-python = ">=(\d+)\.(\d+)', (PROJECT_DIR / "pyproject.toml").read_text()).groups()))
+    candidates = [sys.executable, *filter(None, (shutil.which(f"python3.{minor}") for minor in range(20, floor[1] - 1, -1)))]
+    candidates += sorted(map(str, Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.*/bin/python3")))
+    found = {}
+    for candidate in candidates:
+        query = subprocess.run([candidate, "-c", "import sys; print(sys.executable, *sys.version_info[:2])"],
+                               cwd=tempfile.gettempdir(), capture_output=True, text=True)
+        if query.returncode == 0:
+            executable, major, minor = query.stdout.split()
+            found[(int(major), int(minor))] = executable
+    supported = [version for version in found if version >= floor]
+    return found[max(supported)] if supported else None
 
 
 def free_port():

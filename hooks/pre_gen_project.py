@@ -9,6 +9,8 @@ import sys
 import zoneinfo
 
 SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+# Each Django release offered, and the oldest Python it runs on.
+DJANGO_VERSIONS = {"6.1": "3.12", "5.2": "3.10"}
 # Modules the generated project imports, or that its tools put on sys.path:
 # a package of the same name would shadow them.
 IMPORTED_MODULES = {
@@ -22,6 +24,7 @@ answers = {
     "email": {{ cookiecutter.email|tojson }},
     "domain_name": {{ cookiecutter.domain_name|tojson }},
     "python_version": {{ cookiecutter.python_version|tojson }},
+    "django_version": {{ cookiecutter.django_version|tojson }},
     "time_zone": {{ cookiecutter.time_zone|tojson }},
 }
 
@@ -34,6 +37,10 @@ def slug_problem(slug):
     if slug in IMPORTED_MODULES or slug in sys.stdlib_module_names:
         return "would shadow a module the project imports"
     return None
+
+
+def version(text):
+    return tuple(int(part) for part in text.split("."))
 
 
 def problems(answers):
@@ -51,6 +58,14 @@ def problems(answers):
     if answers["python_version"] not in SUPPORTED_PYTHON_VERSIONS:
         found.append(
             f"python_version {answers['python_version']!r} is not supported; choose one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}."
+        )
+    django = answers["django_version"]
+    if django not in DJANGO_VERSIONS:
+        found.append(f"django_version {django!r} is not offered; choose 6.1 (the newest feature release) or 5.2 (the LTS).")
+    elif answers["python_version"] in SUPPORTED_PYTHON_VERSIONS and version(answers["python_version"]) < version(DJANGO_VERSIONS[django]):
+        found.append(
+            f"Django {django} needs Python {DJANGO_VERSIONS[django]} or newer, not {answers['python_version']}; "
+            "choose a newer python_version or django_version=5.2."
         )
     if answers["time_zone"] not in zoneinfo.available_timezones():
         found.append(f"time_zone {answers['time_zone']!r} is not an IANA time zone name like UTC or Europe/Paris.")

@@ -1,28 +1,24 @@
 import os
-import re
-import subprocess
 import shutil
 from pathlib import Path
 
 import pytest
 
 from support.postgres import PostgresCluster, postgres_bin_dir, throwaway_postgres
-from support.project import TEMPLATE_DIR, make_virtualenv, production_env, run
+from support.project import TEMPLATE_DIR, UV, production_env, run, uv_sync
 from support.redis import RedisServer, redis_server_binary
 
 
+# The newest CPython this machine (and CI's) has: python:3.14-slim and a 3.14
+# interpreter cannot be had here, so the projects the tests deploy and run
+# are baked for 3.13. test_bake.py checks what the untouched defaults bake.
+TEST_PYTHON_VERSION = "3.13"
+
+
 def bake(cookies, **answers):
-    """Bake the template with `answers` over the defaults; the boot check is
-    off unless asked for, since most tests boot the project themselves."""
-    return cookies.bake(template=str(TEMPLATE_DIR), extra_context={"boot_check": False, **answers})
-
-
-def template_requirement(name):
-    """The pinned line for `name` in the template's requirements-dev.txt."""
-    for line in (TEMPLATE_DIR / "requirements-dev.txt").read_text().splitlines():
-        if re.match(rf"{re.escape(name)}==", line, re.IGNORECASE):
-            return line.strip()
-    raise LookupError(name)
+    """Bake the template with `answers` over the defaults (Python TEST_PYTHON_VERSION); the
+    boot check is off unless asked for, since most tests boot the project themselves."""
+    return cookies.bake(template=str(TEMPLATE_DIR), extra_context={"boot_check": False, "python_version": TEST_PYTHON_VERSION, **answers})
 
 
 @pytest.fixture(scope="session")
@@ -41,26 +37,39 @@ def redis_project(cookies_session):
 
 
 @pytest.fixture(scope="session")
-def project_python(default_project, tmp_path_factory):
-    """A virtualenv with the baked project's own requirements-dev.txt (and
-    cookiecutter, to bake from an interpreter that has the requirements)."""
-    python = make_virtualenv(
-        tmp_path_factory.mktemp("project-venv"),
-        "-r", str(default_project / "requirements-dev.txt"), template_requirement("cookiecutter"),
-    )
+def project_python(default_project):
+    """The baked project's own .venv, made by `uv sync --locked` (dev group included), as its README says."""
+    python = uv_sync(default_project)
     # Every test of the baked project against another gunicorn release, e.g. the oldest the project supports.
     if os.environ.get("TEST_GUNICORN_VERSION"):
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"gunicorn=={os.environ['TEST_GUNICORN_VERSION']}"], check=True)
+        run([UV, "pip", "install", "--python", str(python), f"gunicorn=={os.environ['TEST_GUNICORN_VERSION']}"], default_project, os.environ)
     return python
 
 
 @pytest.fixture(scope="session")
 def built_project(default_project, project_python):
     """The default project after the build steps every deploy target runs."""
-    env = production_env(project_python)
-    run([str(project_python), "manage.py", "collectstatic", "--noinput"], default_project, env)
-    run([str(project_python), "manage.py", "migrate", "--noinput"], default_project, env)
-    return default_project
+    return built(default_project, project_python)
+
+
+def built(project, python):
+    env = production_env(python)
+    run([str(python), "manage.py", "collectstatic", "--noinput"], project, env)
+    run([str(python), "manage.py", "migrate", "--noinput"], project, env)
+    return project
+
+
+@pytest.fixture(scope="session")
+def lts_project(cookies_session):
+    """A project baked with django_version=5.2, the LTS."""
+    result = bake(cookies_session, django_version="5.2")
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
+def lts_python(lts_project):
+    return uv_sync(lts_project)
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +89,18 @@ def postgres_url():
 def fault_project(built_project, tmp_path_factory):
     """A copy of the built project as deployed (no .env), plus test-only
     views from support/fault_views.py under /faults/."""
+    return with_fault_views(built_project, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def lts_fault_project(lts_project, lts_python, tmp_path_factory):
+    """The same, of the django_version=5.2 project."""
+    return with_fault_views(built(lts_project, lts_python), tmp_path_factory)
+
+
+def with_fault_views(built_project, tmp_path_factory):
     project = tmp_path_factory.mktemp("fault-project") / built_project.name
-    shutil.copytree(built_project, project, ignore=shutil.ignore_patterns(".env", "__pycache__"))
+    shutil.copytree(built_project, project, ignore=shutil.ignore_patterns(".env", "__pycache__", ".venv"))
     package = project / built_project.name
     shutil.copy(Path(__file__).parent / "support" / "fault_views.py", package / "fault_views.py")
     with open(package / "urls.py", "a") as urls:

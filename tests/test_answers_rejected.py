@@ -43,6 +43,9 @@ def bake_with_cli(tmp_path, **answers):
         ({"python_version": "3.9"}, "python_version '3.9' is not supported; choose one of 3.11, 3.12, 3.13, 3.14"),
         ({"python_version": "3"}, "python_version '3' is not supported"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time_zone 'Mars/Olympus_Mons' is not an IANA time zone name"),
+        ({"django_version": "4.2"}, "django_version '4.2' is not offered; choose 6.1 (the newest feature release) or 5.2 (the LTS)."),
+        ({"django_version": "7.0"}, "django_version '7.0' is not offered"),
+        ({"python_version": "3.11"}, "Django 6.1 needs Python 3.12 or newer, not 3.11; choose a newer python_version or django_version=5.2."),
     ],
 )
 def test_a_bad_answer_is_rejected_and_leaves_no_directory(tmp_path, answers, message):
@@ -54,9 +57,10 @@ def test_a_bad_answer_is_rejected_and_leaves_no_directory(tmp_path, answers, mes
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    result, _ = bake_with_cli(tmp_path, project_slug="class", email="nope", python_version="2.7")
+    result, _ = bake_with_cli(tmp_path, project_slug="class", email="nope", python_version="2.7", django_version="4.2")
 
     assert result.returncode != 0
     assert "project_slug 'class'" in result.stderr
     assert "email 'nope'" in result.stderr
     assert "python_version '2.7'" in result.stderr
+    assert "django_version '4.2'" in result.stderr

@@ -30,7 +30,7 @@ def project_files(project_dir):
 
 def test_default_answers_bake_a_complete_startproject_shaped_project(default_project):
     expected = [
-        "manage.py", "gunicorn.conf.py", "requirements.txt", "requirements-dev.txt", ".env", ".env.example",
+        "manage.py", "gunicorn.conf.py", "pyproject.toml", "uv.lock", ".env", ".env.example",
         ".gitignore", ".python-version", "README.md", "Dockerfile", ".dockerignore", "Procfile", "app.json",
         "render.yaml", "my_service/settings.py", "my_service/urls.py", "my_service/wsgi.py", "my_service/asgi.py",
         "tests/test_pages.py",
@@ -123,16 +123,18 @@ def test_with_no_deploy_target_the_readme_has_no_deploy_section(cookies):
     assert "## Deploy" not in (result.project_path / "README.md").read_text()
 
 
-@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13", "3.14"])
-def test_the_python_version_sets_the_docker_base_image_and_python_version_file(cookies, version):
-    result = bake(cookies, python_version=version)
+@pytest.mark.parametrize(
+    ("version", "django", "supported"), [("3.11", "5.2", ">=3.11"), ("3.12", "6.1", ">=3.12"), ("3.13", "6.1", ">=3.12"), ("3.14", "6.1", ">=3.12")]
+)
+def test_the_python_version_sets_what_deploys_and_requires_python_what_the_project_runs_on(cookies, version, django, supported):
+    result = bake(cookies, python_version=version, django_version=django)
 
     assert result.exit_code == 0, result.exception
     assert (result.project_path / ".python-version").read_text().strip() == version
     assert f"ARG PYTHON_VERSION={version}\n" in (result.project_path / "Dockerfile").read_text()
     assert "FROM python:${PYTHON_VERSION}-slim" in (result.project_path / "Dockerfile").read_text()
     pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
-    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["project"]["requires-python"] == supported
 
 
 def test_the_time_zone_becomes_the_django_time_zone(cookies):

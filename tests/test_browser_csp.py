@@ -26,10 +26,15 @@ def browser(tmp_path_factory):
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def site(fault_project, project_python, tmp_path_factory):
-    """Served over plain HTTP to the browser, so without the HTTPS redirect;
-    the policy is the same. Chromium keeps Secure cookies for localhost."""
+@pytest.fixture(scope="module", params=["6.1", "5.2"], ids=["django-6.1", "django-5.2"])
+def site(request, tmp_path_factory):
+    """The project of each django_version answer (Django's own policy on 6.1,
+    django-csp's on 5.2), served over plain HTTP to the browser, so without the
+    HTTPS redirect; the policy is the same. Chromium keeps Secure cookies for localhost."""
+    fault_project, project_python = (
+        (request.getfixturevalue("fault_project"), request.getfixturevalue("project_python")) if request.param == "6.1"
+        else (request.getfixturevalue("lts_fault_project"), request.getfixturevalue("lts_python"))
+    )
     env = production_env(project_python, DJANGO_SECURE_SSL_REDIRECT="false", DJANGO_SUPERUSER_PASSWORD=PASSWORD)
     run([str(project_python), "manage.py", "createsuperuser", "--noinput", "--username", USERNAME, "--email", "b@example.com"], fault_project, env)
     with running_server(procfile_command(fault_project, "web"), fault_project, env, tmp_path_factory.mktemp("gunicorn") / "log") as server:

@@ -24,6 +24,7 @@ import yaml
 from support.deploy import readme_commands, record, shell
 from support.docker_engine import DOCKER_CLIENT, DOCKERD, PYENV_VERSIONS, DockerEngine, ensure_python_base_image
 from support.network import free_port, http_get, wait_for_http_200
+from support.project import UV
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -109,7 +110,16 @@ def base_images(docker_engine, default_project, tmp_path_factory):
     docker_engine.run_docker(
         "build", "--build-arg", f"BASE_IMAGE={python_image}-bookworm", "--tag", postgres_image, str(POSTGRES_IMAGE_DIR),
     )
+    build_uv_image(docker_engine, default_project, tmp_path_factory.mktemp("uv-image"))
     return python_image, postgres_image
+
+
+def build_uv_image(docker_engine, project_dir, context):
+    """A stand-in for the uv image the Dockerfile copies uv from: the uv binary of the template's own tooling."""
+    (uv_image,) = re.findall(r"^COPY --from=(\S+) /uv ", (project_dir / "Dockerfile").read_text(), re.MULTILINE)
+    shutil.copy(UV, context / "uv")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY uv /uv\n")
+    docker_engine.run_docker("build", "--tag", uv_image, str(context))
 
 
 def megabytes(size_bytes):

@@ -8,12 +8,21 @@ request: its start command says in one line that it runs gunicorn's own
 access log and stop, and does."""
 
 import ast
-import subprocess
+import os
 
 import pytest
 from support.load import VIA_HTTPS, request
 from support.network import http_get
-from support.project import environment_without_project_variables, generated_suite, make_virtualenv, procfile_command, production_env, running_server
+from support.project import (
+    UV,
+    environment_without_project_variables,
+    generated_suite,
+    procfile_command,
+    production_env,
+    run,
+    running_server,
+    uv_sync,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +38,11 @@ def releases_tested(project_dir):
 
 @pytest.fixture(scope="module")
 def release_python(default_project, tmp_path_factory):
-    """A virtualenv of the project's own requirements, whose gunicorn each test replaces."""
-    python = make_virtualenv(tmp_path_factory.mktemp("releases-venv"), "-r", str(default_project / "requirements-dev.txt"))
+    """An environment of the project's locked dependencies, whose gunicorn each test replaces."""
+    python = uv_sync(default_project, environment=tmp_path_factory.mktemp("releases") / "env")
 
     def with_gunicorn(version):
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"gunicorn=={version}"], check=True)
+        run([UV, "pip", "install", "--python", str(python), f"gunicorn=={version}"], default_project, os.environ)
         return python
 
     return with_gunicorn

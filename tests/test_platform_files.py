@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ from support.deploy import (
     shell,
 )
 from support.network import http_get
-from support.project import running_server
+from support.project import UV, running_server
 
 RENDER_SCHEMA_URL = "https://render.com/schema/render.yaml.json"
 
@@ -126,28 +127,27 @@ def test_render_yaml_wires_the_database_the_generated_secret_and_the_health_chec
     assert env_vars["DATABASE_URL"]["fromDatabase"] == {"name": blueprint["databases"][0]["name"], "property": "connectionString"}
     assert env_vars["DJANGO_SECRET_KEY"] == {"key": "DJANGO_SECRET_KEY", "generateValue": True}
     assert env_vars["DJANGO_ALLOWED_HOSTS"]["value"] == "example.com"
-    assert web["preDeployCommand"] == "python manage.py migrate --noinput"
+    assert web["preDeployCommand"] == ".venv/bin/python manage.py migrate --noinput"
     # Left to gunicorn.conf.py, which sizes the workers from the instance.
     assert "WEB_CONCURRENCY" not in env_vars
 
 
 @pytest.mark.slow
 def test_renders_build_command_then_start_command_serve_the_app(default_project, postgres_url, tmp_path):
-    """As Render deploys: build with no secret and no database, migrate
-    before the deploy, start with the Blueprint's variables and $PORT."""
+    """As Render deploys: uv on the path (Render adds it for a uv.lock) and the
+    Python .python-version names; build with no secret and no database,
+    migrate before the deploy, start with the Blueprint's variables and $PORT."""
     _, web = render_web_service(default_project)
     checkout = git_checkout(default_project, tmp_path / "app")
-    venv_dir = tmp_path / "venv"
-    python_version = (checkout / ".python-version").read_text().strip()
-    subprocess.run([python_of_version(python_version), "-m", "venv", str(venv_dir)], check=True)
+    python = python_of_version((checkout / ".python-version").read_text().strip())
+    platform = clean_environment(PATH=f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}", UV_PYTHON=python, UV_PYTHON_DOWNLOADS="never")
 
-    shell(web["buildCommand"], checkout, clean_environment(venv_dir, DATABASE_URL="postgres://nobody@127.0.0.1:9/none"))
+    shell(web["buildCommand"], checkout, {**platform, "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none"})
 
     blueprint_env = {variable["key"]: variable["value"] for variable in web["envVars"] if "value" in variable}
     runtime_env = clean_environment(
-        venv_dir,
         **blueprint_env,
-        DATABASE_URL=new_database(postgres_url, venv_dir / "bin" / "python"),
+        DATABASE_URL=new_database(postgres_url, checkout / ".venv" / "bin" / "python"),
         # What generateValue makes: 256 random bits, base64 (44 characters).
         DJANGO_SECRET_KEY=base64.b64encode(os.urandom(32)).decode(),
         RENDER="true",

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support.deploy import clean_environment, git_checkout, new_database, python_of_version, readme_commands, shell, tls_on
+from support.deploy import clean_environment, git_checkout, new_database, readme_commands, shell, tls_on
 from support.network import free_port, http_get, wait_for_http_200
-from support.project import judged_suite_output
+from support.project import judged_suite_output, uv_sync
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +27,14 @@ UNREACHABLE_DATABASE = "postgres://nobody@127.0.0.1:9/none"
 
 @pytest.fixture(scope="module")
 def heroku_build(default_project, tmp_path_factory):
-    """What `git push heroku main` builds: the committed files, a fresh venv
-    of the .python-version interpreter with requirements.txt, and
+    """What `git push heroku main` builds: the committed files, the
+    .python-version interpreter with the locked dependencies but no dev group
+    (the buildpack's `uv sync --locked --no-default-groups`), and
     collectstatic run with no secret key and no reachable database."""
     checkout = git_checkout(default_project, tmp_path_factory.mktemp("heroku") / "app")
-    python_version = (checkout / ".python-version").read_text().strip()
     venv_dir = checkout.parent / "venv"
-    subprocess.run([python_of_version(python_version), "-m", "venv", str(venv_dir)], check=True)
+    uv_sync(checkout, "--no-default-groups", environment=venv_dir)
     build_env = clean_environment(venv_dir, DATABASE_URL=UNREACHABLE_DATABASE)
-    shell("pip install --quiet --disable-pip-version-check -r requirements.txt", checkout, build_env)
     collectstatic = shell("python manage.py collectstatic --noinput", checkout, build_env)
     return checkout, venv_dir, collectstatic.stdout
 
@@ -83,9 +82,15 @@ def still_running(pid, grace=5):
         time.sleep(0.1)
 
 
-def test_the_buildpack_finds_requirements_txt_and_the_chosen_python_version(default_project):
-    assert (default_project / "requirements.txt").is_file()
-    assert (default_project / ".python-version").read_text() == "3.13\n"
+def test_the_buildpack_finds_one_package_manager_uv_and_the_chosen_python_version(heroku_build):
+    """Heroku's Python buildpack installs a uv.lock app with uv, needs .python-version,
+    and fails a build that has the files of two package managers."""
+    checkout, _, _ = heroku_build
+    other_managers = ["requirements.txt", "Pipfile", "Pipfile.lock", "poetry.lock", "runtime.txt"]
+
+    assert (checkout / "uv.lock").is_file() and (checkout / "pyproject.toml").is_file()
+    assert (checkout / ".python-version").read_text() == "3.13\n"
+    assert [name for name in other_managers if (checkout / name).exists()] == []
 
 
 def test_collectstatic_works_at_build_time_with_no_secret_key_and_no_database(heroku_build):
@@ -159,9 +164,12 @@ def test_the_web_process_serves_on_port_then_stops_cleanly_on_sigterm(heroku_bui
 
 
 def test_app_json_test_script_runs_the_generated_suite_on_postgresql(heroku_build, default_project, postgres_url):
-    """Heroku CI runs environments.test.scripts.test after the build, with the
+    """Heroku CI builds as a deploy does, but with the dev group (the buildpack's
+    `uv sync --locked`), then runs environments.test.scripts.test, with the
     root env (a generated secret, the values) under the test environment's."""
-    checkout, venv_dir, _ = heroku_build
+    checkout, _, _ = heroku_build
+    venv_dir = checkout.parent / "ci-venv"
+    uv_sync(checkout, environment=venv_dir)
     app_json = json.loads((checkout / "app.json").read_text())
     test_environment = app_json["environments"]["test"]
     root_env = {

@@ -8,7 +8,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import venv
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,11 +21,21 @@ PROJECT_VARIABLES = (
 )
 
 
-def make_virtualenv(path, *pip_args):
-    venv.create(path, with_pip=True)
-    python = Path(path) / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pip_args], check=True)
-    return python
+UV = str(Path(sys.executable).parent / "uv")  # from the template's requirements-dev.txt
+
+
+def uv_sync(project_dir, *options, environment=None, python=None):
+    """`uv sync --locked` in a baked project, as its README says, with the
+    Python its .python-version names; into `environment` if given, else the
+    project's .venv. Returns that environment's python."""
+    from .deploy import python_of_version
+
+    python = python or python_of_version((Path(project_dir) / ".python-version").read_text().strip())
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    if environment:
+        env["UV_PROJECT_ENVIRONMENT"] = str(environment)
+    run([UV, "sync", "--locked", "--python", python, *options], project_dir, env)
+    return Path(environment or Path(project_dir) / ".venv") / "bin" / "python"
 
 
 def environment_without_project_variables():
