@@ -131,7 +131,11 @@ def prepare_project(template_dir: Path, work_dir: Path, venv_dir: Path, extra_re
     # A generated .env turns DEBUG on for local development; production has none.
     (project_root / ".env").unlink(missing_ok=True)
     slug = package_slug(project_root)
-    pip_install(venv_dir, "-r", str(project_root / "requirements.txt"))
+    # The project's locked dependencies (no dev group), as its Dockerfile installs them.
+    locked = work_dir / "locked-requirements.txt"
+    subprocess.run([str(venv_dir / "bin" / "uv"), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "-o", str(locked)],
+                   cwd=project_root, check=True, capture_output=True)
+    pip_install(venv_dir, "-r", str(locked))
     if extra_requirements:
         # After the project's pins, so an experiment can replace one (say, another gunicorn).
         pip_install(venv_dir, *extra_requirements)

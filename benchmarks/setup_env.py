@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-import venv
 from pathlib import Path
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
@@ -58,13 +57,30 @@ def ensure_venv(extra_requirements: tuple[str, ...] = ()) -> Path:
     by project.prepare_project) gets a venv of its own, so an experiment
     never changes the packages a plain run measures.
     """
-    key_source = BENCHMARK_REQUIREMENTS.read_bytes() + repr((sys.version, extra_requirements)).encode()
+    python = project_python()
+    version = subprocess.run([python, "-c", "import sys; print(sys.version)"], check=True, capture_output=True, text=True).stdout
+    key_source = BENCHMARK_REQUIREMENTS.read_bytes() + repr((version, extra_requirements)).encode()
     venv_dir = CACHE_DIR / f"venv-{hashlib.sha256(key_source).hexdigest()[:12]}"
     if not (venv_dir / "bin" / "python").exists():
-        print(f"Creating the benchmark venv {venv_dir} ...", flush=True)
-        venv.create(venv_dir, with_pip=True, clear=True)
+        print(f"Creating the benchmark venv {venv_dir} with {python} ...", flush=True)
+        subprocess.run([python, "-m", "venv", "--clear", str(venv_dir)], check=True)
         pip_install(venv_dir, "-r", str(BENCHMARK_REQUIREMENTS))
     return venv_dir
+
+
+def project_python() -> str:
+    """The newest CPython here that the default project runs on (Django 6.1 needs 3.12):
+    python3.N on the PATH, or a pyenv build. BENCH_PYTHON names another."""
+    if os.environ.get("BENCH_PYTHON"):
+        return os.environ["BENCH_PYTHON"]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for minor in range(20, 11, -1):
+        found = shutil.which(f"python3.{minor}") if Path(sys.executable).name != f"python3.{minor}" else sys.executable
+        builds = sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}"))
+        for candidate in [*map(str, builds[::-1]), found]:
+            if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+                return candidate
+    raise SystemExit("The benchmark needs CPython 3.12 or newer (the default project runs Django 6.1); set BENCH_PYTHON.")
 
 
 def pip_install(venv_dir: Path, *args: str) -> None:
