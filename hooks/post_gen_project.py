@@ -186,13 +186,16 @@ def check_pages(port):
 
 
 def stop(server):
+    """SIGTERM, as platforms stop a process; gunicorn must exit 0 within SHUTDOWN_TIMEOUT_SECONDS."""
     server.send_signal(signal.SIGTERM)
     try:
-        return server.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        exit_code = server.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
         raise BootCheckFailed(f"gunicorn did not stop within {SHUTDOWN_TIMEOUT_SECONDS} s of SIGTERM.") from None
+    if exit_code != 0:
+        raise BootCheckFailed(f"gunicorn exited with code {exit_code} after SIGTERM, not 0.")
 
 
 def boot_check(python, secret_key):
@@ -220,9 +223,7 @@ def boot_check(python, secret_key):
             raise
         finally:
             if server.poll() is None:
-                exit_code = stop(server)
-                if exit_code != 0:
-                    raise BootCheckFailed(f"gunicorn exited with code {exit_code} after SIGTERM, not 0.")
+                stop(server)
                 step("SIGTERM -> gunicorn exited cleanly (0)")
     log_path.unlink()
 

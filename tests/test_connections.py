@@ -4,11 +4,10 @@ connection waiting for a thread waits in the listening socket's queue,
 shared by all workers, so the first worker with a free thread serves it,
 and every client takes its turn in that queue."""
 
-import threading
 import time
 
 import pytest
-from support.load import VIA_HTTPS, request
+from support.load import VIA_HTTPS, at_once
 from support.network import http_get
 from support.project import procfile_command, production_env, running_server
 
@@ -25,20 +24,6 @@ def start(fault_project, project_python, tmp_path):
 
     return start
 
-
-def at_once(port, paths):
-    """Outcomes of one request per path, all sent at the same moment on connections of their own."""
-    outcomes = [None] * len(paths)
-
-    def send(index):
-        outcomes[index] = request(port, paths[index])
-
-    clients = [threading.Thread(target=send, args=(index,)) for index in range(len(paths))]
-    for client in clients:
-        client.start()
-    for client in clients:
-        client.join()
-    return outcomes
 
 
 def test_requests_arriving_together_are_shared_out_among_the_workers_threads(start):

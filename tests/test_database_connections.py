@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from support.load import VIA_HTTPS, Load, request
+from support.load import VIA_HTTPS, Load, at_once, request
 from support.network import free_port, http_get
 from support.postgres import ConnectionWatch, PostgresCluster, postgres_bin_dir
 from support.processes import child_pids, connections_to
@@ -161,3 +161,19 @@ def test_workers_asked_for_on_the_command_line_cannot_outgrow_the_connection_bud
         "gunicorn was told to run 5 workers (--workers or GUNICORN_CMD_ARGS), but the database pools are sized for 2: "
         "set WEB_CONCURRENCY=5 instead."
     )
+
+
+def test_a_database_restart_costs_no_request_sent_once_it_is_back(postgres_cluster, fault_project, project_python, tmp_path):
+    """The pool checks a connection before handing it out: those the restart
+    broke are replaced, never given to a request."""
+    env = production_env(project_python, DATABASE_URL=postgres_cluster.url, WEB_CONCURRENCY="1")
+    view = "/faults/database-hold?seconds=0"
+    with web(fault_project, env, tmp_path / "gunicorn.log") as server:
+        warm = at_once(server.port, [view] * 4)  # the pool holds connections now
+        postgres_cluster.stop()
+        postgres_cluster.start()
+        after = [request(server.port, view) for _ in range(20)]
+
+    print(f"\n[restart] before: {[o.status for o in warm]}; the 20 requests after: {[o.status for o in after]}")
+    assert [outcome.status for outcome in warm] == [200] * 4
+    assert [outcome.status for outcome in after] == [200] * 20

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import brotli
 import pytest
+from support.cgroups import memory_limited_cgroup
 from support.load import VIA_HTTPS
 from support.network import http_get
 from support.project import (
@@ -144,3 +145,17 @@ def test_the_dockerfile_passes_hadolint_with_no_warnings(default_project):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
+
+
+def test_a_memory_limit_on_the_servers_cgroup_caps_the_workers_gunicorn_starts(default_project, project_python):
+    """200 MiB less the master's 32 leaves room for one worker of 128 MiB, whatever the CPUs say."""
+    command = [str(project_python), "-m", f"{default_project.name}.server", "--print-config"]
+    unlimited = subprocess.run(command, cwd=default_project, env=production_env(project_python), capture_output=True, text=True, timeout=60)
+    with memory_limited_cgroup(200 * 1024 * 1024) as move_into_group:
+        limited = subprocess.run(command, cwd=default_project, env=production_env(project_python), capture_output=True, text=True,
+                                 timeout=60, preexec_fn=move_into_group)
+
+    workers = [re.search(r"^workers\s*=\s*(\d+)$", result.stdout, re.MULTILINE) for result in (unlimited, limited)]
+    assert all(workers), unlimited.stderr + limited.stderr
+    assert int(workers[0].group(1)) >= 2
+    assert int(workers[1].group(1)) == 1

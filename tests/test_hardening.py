@@ -315,3 +315,16 @@ def test_static_files_too_are_served_over_https_only_to_the_trusted_proxy(behind
     assert (direct_status, direct_headers["location"]) == (301, f"https://localhost{path}")
     assert proxied_status == 200
     assert proxied_headers["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"
+
+
+@pytest.mark.parametrize(("platform", "value"), [("DYNO", "web.1"), ("RENDER", "true")], ids=["heroku", "render"])
+def test_on_heroku_and_render_the_routers_https_header_is_believed_from_any_address(fault_project, project_python, tmp_path, platform, value):
+    """There only the platform's router reaches the app, from addresses the app cannot know."""
+    env = production_env(project_python, **{platform: value})
+    with running_server(procfile_command(fault_project, "web"), fault_project, env, tmp_path / "gunicorn.log") as server:
+        routed = get_from(PROXY_ADDRESS, server.port, "/", VIA_HTTPS)
+    with running_server(procfile_command(fault_project, "web"), fault_project, production_env(project_python), tmp_path / "plain.log") as server:
+        elsewhere = get_from(PROXY_ADDRESS, server.port, "/", VIA_HTTPS)
+
+    assert routed[0] == 200 and "strict-transport-security" in routed[1]
+    assert elsewhere[0] == 301  # the same request, with no platform detected

@@ -45,6 +45,21 @@ def request(port, path, headers=VIA_HTTPS, timeout=30):
         connection.close()
 
 
+def at_once(port, paths):
+    """Outcomes of one request per path, all sent at the same moment on connections of their own."""
+    outcomes = [None] * len(paths)
+
+    def send(index):
+        outcomes[index] = request(port, paths[index])
+
+    clients = [threading.Thread(target=send, args=(index,)) for index in range(len(paths))]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    return outcomes
+
+
 @dataclass
 class Load:
     """`threads` clients requesting `paths` in turn until stopped, for at most

@@ -41,6 +41,8 @@ def test_production_settings_start():
         ("DJANGO_SECRET_KEY", "", "DJANGO_SECRET_KEY is not set"),
         ("DJANGO_SECRET_KEY", "too-short", "DJANGO_SECRET_KEY is too weak"),
         ("DJANGO_SECRET_KEY", "django-insecure-" + "x" * 50, "DJANGO_SECRET_KEY is too weak"),
+        # Long enough, but four characters over and over: no randomness in it.
+        ("DJANGO_SECRET_KEY", "abcd" * 15, "DJANGO_SECRET_KEY is too weak"),
         ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty"),
         ("DATABASE_URL", "nosuchdb://wherever", "DATABASE_URL is not a database URL"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),

@@ -143,6 +143,18 @@ def test_outside_a_container_the_tightest_quota_on_our_cgroup_path_applies(tmp_p
     assert cpus_on_big_host(tmp_path, files, own_cgroup) == expected
 
 
+@pytest.mark.parametrize("directory", ["cpu", "cpu,cpuacct"])
+def test_on_a_cgroup_v1_host_a_quota_on_our_own_cgroup_or_a_parent_applies(tmp_path, directory):
+    files = {
+        f"{directory}/system.slice/cpu.cfs_quota_us": "400000\n",
+        f"{directory}/system.slice/cpu.cfs_period_us": "100000\n",
+        f"{directory}/system.slice/app.service/cpu.cfs_quota_us": "200000\n",
+        f"{directory}/system.slice/app.service/cpu.cfs_period_us": "100000\n",
+    }
+    own_cgroups = "4:memory:/system.slice/app.service\n2:cpu,cpuacct:/system.slice/app.service\n0::/\n"
+    assert cpus_on_big_host(tmp_path, files, own_cgroups) == 2
+
+
 def test_a_cgroup_path_outside_the_mounted_tree_is_not_followed(tmp_path):
     # In a cgroup namespace, a cgroup outside it shows up as "/../...".
     outside = tmp_path / "elsewhere" / "cpu.max"
@@ -171,6 +183,16 @@ def test_without_cgroup_files_there_is_no_memory_limit(tmp_path):
 )
 def test_the_memory_limit_is_read_from_cgroup_v2_or_v1(tmp_path, files, expected):
     assert memory_limit(tmp_path, files) == expected
+
+
+def test_on_a_cgroup_v1_host_the_memory_limit_of_our_own_cgroup_applies(tmp_path):
+    files = {
+        "memory/memory.limit_in_bytes": V1_UNLIMITED,
+        "memory/system.slice/app.service/memory.limit_in_bytes": str(300 * MIB),
+        "memory/other.slice/memory.limit_in_bytes": str(100 * MIB),  # not ours
+    }
+    own_cgroups = "6:cpu,cpuacct:/\n4:memory:/system.slice/app.service\n"
+    assert memory_limit(tmp_path, files, own_cgroups) == 300 * MIB
 
 
 def test_a_memory_limit_on_a_parent_cgroup_applies(tmp_path):

@@ -63,6 +63,9 @@ DEFAULT_THREADS = 12
 # a dashboard or two. On 2 CPUs (3 workers) that is 4 connections per worker.
 DEFAULT_DATABASE_MAX_CONNECTIONS = 12
 
+# How /proc/self/cgroup names the unified (v2) hierarchy: no controllers.
+V2 = ""
+
 # cgroup v1 has no "max": an unlimited memory cgroup reports a number close to
 # 2**63 (rounded down to a page). Anything this large is not a real limit.
 V1_UNLIMITED_MEMORY = 2**60
@@ -84,10 +87,11 @@ def available_cpus(cgroup_root=CGROUP_ROOT, affinity=None, proc_self_cgroup=PROC
     if affinity is None:
         affinity = _scheduler_affinity()
     limits = [len(affinity)]
-    for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup):
+    for directory in _cgroup_dirs(cgroup_root, proc_self_cgroup, V2):
         limits.append(_read_cpu_max(directory / "cpu.max"))
     for name in ("cpu", "cpu,cpuacct"):
-        limits.append(_read_cfs_quota(Path(cgroup_root, name)))
+        for directory in _cgroup_dirs(Path(cgroup_root, name), proc_self_cgroup, "cpu"):
+            limits.append(_read_cfs_quota(directory))
     return max(1, min(limit for limit in limits if limit is not None))
 
 
@@ -132,10 +136,11 @@ def _cpus_from_quota(quota, period):
 
 def memory_limit_bytes(cgroup_root=CGROUP_ROOT, proc_self_cgroup=PROC_SELF_CGROUP) -> int | None:
     """The tightest cgroup memory limit on this process, or None if none."""
-    limits = [_read_bytes(directory / "memory.max") for directory in _cgroup_v2_dirs(cgroup_root, proc_self_cgroup)]
-    v1_limit = _read_bytes(Path(cgroup_root, "memory", "memory.limit_in_bytes"))
-    if v1_limit is not None and v1_limit < V1_UNLIMITED_MEMORY:
-        limits.append(v1_limit)
+    limits = [_read_bytes(directory / "memory.max") for directory in _cgroup_dirs(cgroup_root, proc_self_cgroup, V2)]
+    for directory in _cgroup_dirs(Path(cgroup_root, "memory"), proc_self_cgroup, "memory"):
+        v1_limit = _read_bytes(directory / "memory.limit_in_bytes")
+        if v1_limit is not None and v1_limit < V1_UNLIMITED_MEMORY:
+            limits.append(v1_limit)
     limits = [limit for limit in limits if limit is not None]
     return min(limits, default=None)
 
@@ -152,16 +157,17 @@ def _read_bytes(path):
 # --- cgroup files -----------------------------------------------------------
 
 
-def _cgroup_v2_dirs(cgroup_root, proc_self_cgroup):
-    """The cgroup v2 directories whose limits apply to this process.
+def _cgroup_dirs(root, proc_self_cgroup, controller):
+    """The directories under `root` whose limits apply to this process.
 
     In a container the process's own cgroup is mounted at the root, so the
     root alone is enough. On a plain host (a systemd service, say) the
     process's cgroup is a subdirectory named in /proc/self/cgroup, and a
     limit on any of its parents applies too, so all of them are returned.
+    `controller` is V2 for the unified (v2) tree, else the v1 controller.
     """
-    root = Path(cgroup_root)
-    relative = PurePosixPath(_own_cgroup_v2_path(proc_self_cgroup))
+    root = Path(root)
+    relative = PurePosixPath(_own_cgroup_path(proc_self_cgroup, controller))
     directories = [root]
     # ".." appears when our cgroup is outside the mounted tree: not readable.
     if ".." not in relative.parts:
@@ -171,11 +177,15 @@ def _cgroup_v2_dirs(cgroup_root, proc_self_cgroup):
     return directories
 
 
-def _own_cgroup_v2_path(proc_self_cgroup):
-    # The cgroup v2 line is "0::/path"; v1 lines have a controller name.
+def _own_cgroup_path(proc_self_cgroup, controller):
+    # Lines are "ID:CONTROLLERS:/path": v2's has no controllers ("0::/path"),
+    # v1's name theirs, comma-separated ("4:memory:/path", "2:cpu,cpuacct:/path").
     for line in _read_text(proc_self_cgroup).splitlines():
-        if line.startswith("0::"):
-            return line[3:] or "/"
+        if line.count(":") < 2:
+            continue
+        _, controllers, path = line.split(":", 2)
+        if controllers == controller if controller == V2 else controller in controllers.split(","):
+            return path or "/"
     return "/"
 
 

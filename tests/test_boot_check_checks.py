@@ -1,0 +1,117 @@
+"""The boot check's own checks fail when what they check is wrong.
+
+The post-generation hook, rendered as cookiecutter renders it, asked by a
+stand-in server on loopback that answers as a broken project would: each
+check must stop generation with a message saying what it expected."""
+
+import http.server
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+
+import jinja2
+import pytest
+from support.project import TEMPLATE_DIR
+
+STYLESHEET = "/static/css/site.0123456789ab.css"
+GOOD = {
+    "/healthz": (200, {}),
+    "/": (200, {}),
+    STYLESHEET: (200, {"Content-Encoding": "gzip", "Cache-Control": "max-age=315360000, public, immutable"}),
+}
+
+
+@pytest.fixture
+def hook(tmp_path, monkeypatch):
+    """The hook module, in a project directory holding a collectstatic manifest."""
+    manifest = tmp_path / "staticfiles" / "staticfiles.json"
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps({"paths": {"css/site.css": STYLESHEET.removeprefix("/static/")}}))
+    monkeypatch.chdir(tmp_path)
+    context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()) | {"project_slug": "my_service"}
+    source = jinja2.Template((TEMPLATE_DIR / "hooks" / "post_gen_project.py").read_text()).render(cookiecutter=context)
+    (tmp_path / "hook.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("post_gen_project", tmp_path / "hook.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def serve():
+    """A server answering each path with the (status, headers) given; yields a function that starts it."""
+    servers = []
+
+    def start(answers):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, headers = answers.get(self.path, (404, {}))
+                body = b"answer"
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_a_project_that_answers_as_it_should_passes(hook, serve):
+    hook.check_pages(serve(GOOD))
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "message"),
+    [
+        ("/", (500, {}), "the landing page answered 500, not 200"),
+        (STYLESHEET, (404, {}), f"{STYLESHEET} answered 404"),
+        (STYLESHEET, (200, {"Cache-Control": "max-age=315360000, public, immutable"}), "Content-Encoding None"),
+        (STYLESHEET, (200, {"Content-Encoding": "gzip", "Cache-Control": "max-age=60, public"}), "Cache-Control 'max-age=60, public'"),
+    ],
+    ids=["landing-page-fails", "stylesheet-missing", "stylesheet-not-compressed", "stylesheet-not-immutable"],
+)
+def test_a_broken_page_or_stylesheet_fails_the_check_saying_what_was_expected(hook, serve, path, answer, message):
+    port = serve({**GOOD, path: answer})
+
+    with pytest.raises(hook.BootCheckFailed) as failure:
+        hook.check_pages(port)
+
+    assert message in str(failure.value)
+
+
+def test_a_health_check_that_does_not_answer_200_fails_the_check(hook, serve):
+    port = serve({**GOOD, "/healthz": (503, {})})
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(hook.BootCheckFailed, match="/healthz answered 503, not 200"):
+            hook.wait_until_healthy(running, port)
+    finally:
+        running.kill()
+        running.wait()
+
+
+@pytest.mark.parametrize(
+    ("on_sigterm", "message"),
+    [("sys.exit(3)", "gunicorn exited with code 3 after SIGTERM, not 0."), ("None", "did not stop within 0.5 s of SIGTERM")],
+    ids=["exits-with-an-error", "ignores-it"],
+)
+def test_a_server_that_does_not_stop_cleanly_on_sigterm_fails_the_check(hook, monkeypatch, on_sigterm, message):
+    monkeypatch.setattr(hook, "SHUTDOWN_TIMEOUT_SECONDS", 0.5)
+    code = f"import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: {on_sigterm}); print('ready', flush=True); time.sleep(30)"
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()  # its SIGTERM handler is in place
+
+    with pytest.raises(hook.BootCheckFailed, match=message):
+        hook.stop(server)
