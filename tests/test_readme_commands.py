@@ -3,6 +3,7 @@ baked project as its team clones it: run it locally with uv, run it as
 production does, run its tests."""
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -50,6 +51,10 @@ def serving(command, project, env):
         process.wait(timeout=40)
 
 
+def readme_text(project):
+    return " ".join((project / "README.md").read_text().split())
+
+
 def test_run_it_locally_syncs_with_uv_then_migrates_and_serves_with_runserver(clone):
     project, env = clone
     sync, run_line, *production = readme_commands(project, "Run it locally")
@@ -73,6 +78,36 @@ def test_run_it_as_production_does(clone):
 
     assert start.startswith("DJANGO_DEBUG=false ") and shlex.split(start)[-1] == f"{project.name}.server"
     assert status == 200 and "strict-transport-security" in headers
+
+
+def test_a_bare_gunicorn_serves_the_same_app_with_the_same_settings_as_the_start_command(clone):
+    project, env = clone
+    collectstatic, start = readme_commands(project, "Run it locally")[2:]
+    bare = start.replace(f"python -m {project.name}.server", "gunicorn")
+    assert "uv run gunicorn" in readme_text(project)
+
+    shell(collectstatic, project, env)
+    status, headers, _ = serving(bare, project, env)
+    settings_of = {command: shell(f"{command} --print-config", project, env).stdout for command in (start, bare)}
+
+    assert status == 200 and "strict-transport-security" in headers
+    assert settings_of[bare] == settings_of[start] and "worker_class" in settings_of[bare]
+
+
+def test_on_a_fresh_clone_copying_env_example_is_all_local_development_needs(clone, tmp_path):
+    project, env = clone
+    fresh = tmp_path / project.name
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".env", ".venv", "staticfiles", "db.sqlite3", "__pycache__"))
+    (copy,) = re.findall(r"On a\s+fresh clone, `([^`]+)`", readme_text(project))
+    check = "uv run python manage.py check"
+
+    without_env = subprocess.run(["bash", "-c", check], cwd=fresh, env=env, capture_output=True, text=True, timeout=600)
+    shell(copy, fresh, env)
+    with_env = shell(check, fresh, env)
+
+    assert copy == "cp .env.example .env"
+    assert without_env.returncode != 0 and "DJANGO_SECRET_KEY" in without_env.stderr
+    assert "no issues" in with_env.stdout
 
 
 def test_the_readme_test_command_runs_the_suite(clone):

@@ -2,11 +2,25 @@
 HTTPS, as they do behind the platform's TLS-terminating router."""
 
 import html
+import re
 from html.parser import HTMLParser
 
 import psycopg
 import pytest
+{%- if cookiecutter.django_version == "5.2" %}
+from csp.constants import NONCE
+from csp.middleware import CSPMiddleware
+{%- endif %}
 from django.db import OperationalError
+from django.http import HttpResponse
+{%- if cookiecutter.django_version != "5.2" %}
+from django.middleware.csp import ContentSecurityPolicyMiddleware
+{%- endif %}
+from django.template import engines
+from django.template.base import VARIABLE_TAG_END, VARIABLE_TAG_START
+{%- if cookiecutter.django_version != "5.2" %}
+from django.utils.csp import CSP
+{%- endif %}
 
 
 @pytest.fixture
@@ -91,3 +105,26 @@ def test_pages_send_a_content_security_policy_they_satisfy(client, path):
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert page.found == []
+
+
+def test_an_inline_script_given_the_pages_nonce_is_one_the_policy_allows(settings, rf):
+    """The way the settings' comment gives for an inline script, followed as written."""
+{%- if cookiecutter.django_version == "5.2" %}
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {**directives, "script-src": [*directives["default-src"], NONCE]}}
+    nonce_variable = f"{VARIABLE_TAG_START} request.csp_nonce {VARIABLE_TAG_END}"
+    middleware = CSPMiddleware
+{%- else %}
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "script-src": [*settings.SECURE_CSP["default-src"], CSP.NONCE]}
+    nonce_variable = f"{VARIABLE_TAG_START} csp_nonce {VARIABLE_TAG_END}"
+    middleware = ContentSecurityPolicyMiddleware
+{%- endif %}
+    template = engines["django"].from_string(f'<script nonce="{nonce_variable}">go()</script>')
+
+    def page_with_an_inline_script(request):
+        return HttpResponse(template.render(request=request))
+
+    response = middleware(page_with_an_inline_script)(rf.get("/"))
+    nonce = re.fullmatch(r'<script nonce="([^"]+)">go\(\)</script>', response.content.decode())[1]
+
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
