@@ -255,6 +255,17 @@ def test_the_image_leaves_out_env_and_local_state_and_has_static_files_built_in(
     assert "css/site.css" in manifest["paths"]
 
 
+def test_the_image_carries_neither_uv_nor_its_cache_nor_the_dev_dependencies(app_image, docker_env):
+    probe = (
+        "import importlib.util, os, shutil; "
+        "print(shutil.which('uv'), os.path.exists('/root/.cache/uv'), "
+        "*(importlib.util.find_spec(name) is not None for name in ('pytest', 'ruff', 'gunicorn', 'django')))"
+    )
+    found = docker(docker_env, "run", "--rm", "--user", "0", app_image, "python", "-c", probe).stdout.split()
+
+    assert found == ["None", "False", "False", "False", "True", "True"]
+
+
 def test_without_a_secret_key_the_container_stops_with_a_line_naming_it(app_image, docker_env):
     result = docker(docker_env, "run", "--rm", "-e", "DJANGO_ALLOWED_HOSTS=localhost", app_image, check=False, timeout=120)
 
