@@ -7,8 +7,8 @@ not every sample of one, and the median over rounds discards it; no server
 always runs first in a round or after a particular other one; and no
 server keeps, for the whole run, the luck or bad luck of one start: four
 copies of one configuration, each started once and loaded in turn, kept
-medians up to 11 % apart over a whole sweep (FINDINGS.md, sections 20
-and 26).
+medians up to 11 % apart over a whole sweep (measured 2026-11-27; see
+benchmarks/README.md, "Reading the numbers").
 """
 
 import random
