@@ -102,3 +102,17 @@ def pytest_runtest_teardown(item, nextitem):
     with open(path) as hits:
         state()._stats.update(line.strip() for line in hits if line.strip().startswith(modules) and any(modules))
     os.remove(path)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Fastest tests first (by the durations mutmut measured), so that a mutant's run
+    ends at its first failing test before the slow ones start a server or an interpreter."""
+    import json
+
+    try:
+        with open("mutmut-stats.json") as stats:  # pytest runs in mutants/
+            durations = json.load(stats)["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return
+    items.sort(key=lambda item: durations.get(item.nodeid, durations.get(f"mutants/{item.nodeid}", 0.0)))
