@@ -64,12 +64,36 @@ def test_readiness_answers_200_when_the_database_answers(client):
     response = client.get("/readyz")
 
     assert response.status_code == 200
+    assert response.content == b"ok"
 
 
-def test_readiness_answers_503_when_the_database_does_not(client, database_down):
+def test_readiness_answers_503_when_the_database_does_not(client, database_down, caplog):
     response = client.get("/readyz")
 
     assert response.status_code == 503
+    assert response.content == b"database unavailable"
+    assert "Readiness check failed: the database did not answer: connection refused" in caplog.text
+
+
+def test_readiness_answers_200_naming_the_load_while_every_pooled_connection_is_busy(client, monkeypatch):
+    monkeypatch.setattr(
+        "{{ cookiecutter.project_slug }}.health.database_state", lambda: ("busy", "all 4 connections in use")
+    )
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.content == b"ok: busy, all 4 connections in use"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_answers_are_uncached_plain_text_of_a_declared_length(client, path):
+    response = client.get(path)
+
+    assert response["Content-Type"] == "text/plain"
+    assert response["Cache-Control"] == "no-store"
+    assert response["Content-Length"] == str(len(response.content))
 
 
 @pytest.mark.django_db

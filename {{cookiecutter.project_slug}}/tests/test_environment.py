@@ -1,0 +1,158 @@
+"""Each environment reader: what it accepts, its default, and the one line it fails with."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from {{ cookiecutter.project_slug }}.checks import production_setting_problems, require_production_settings
+from {{ cookiecutter.project_slug }}.environment import env_bool, env_int, env_list, env_redis_url, env_str
+
+NAME = "TEST_ENVIRONMENT_READER"
+
+
+@pytest.fixture
+def setting(monkeypatch):
+    """Set NAME to a value, or leave it unset with None."""
+
+    def set_to(value):
+        if value is None:
+            monkeypatch.delenv(NAME, raising=False)
+        else:
+            monkeypatch.setenv(NAME, value)
+
+    return set_to
+
+
+def test_a_string_is_read_as_is_or_defaults_when_unset(setting):
+    setting(None)
+    assert env_str(NAME, "fallback") == "fallback"
+    assert env_str(NAME) == ""
+    setting(" value ")
+    assert env_str(NAME, "fallback") == " value "
+
+
+@pytest.mark.parametrize("raw", ["1", "true", "Yes", " ON "])
+def test_true_words_read_as_true(setting, raw):
+    setting(raw)
+    assert env_bool(NAME, default=False) is True
+
+
+@pytest.mark.parametrize("raw", ["0", "false", "No", " off "])
+def test_false_words_read_as_false(setting, raw):
+    setting(raw)
+    assert env_bool(NAME, default=True) is False
+
+
+@pytest.mark.parametrize("raw", [None, "", "  "])
+def test_an_unset_or_blank_boolean_takes_its_default(setting, raw):
+    setting(raw)
+    assert env_bool(NAME, default=True) is True
+    assert env_bool(NAME, default=False) is False
+
+
+def test_any_other_boolean_fails_naming_the_variable_and_the_value(setting):
+    setting("maybe")
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_bool(NAME, default=False)
+    assert str(error.value) == f"{NAME} must be true or false (or 1/0, yes/no, on/off), got 'maybe'."
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 9), ("", 9), (" ", 9), ("3", 3), ("12", 12)])
+def test_a_whole_number_is_read_or_defaults_when_unset_or_blank(setting, raw, expected):
+    setting(raw)
+    assert env_int(NAME, default=9, minimum=3) == expected
+
+
+@pytest.mark.parametrize("raw", ["2", "-1", "two", "3.5"])
+def test_a_number_that_is_not_whole_or_below_the_minimum_fails(setting, raw):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_int(NAME, default=9, minimum=3)
+    assert str(error.value) == f"{NAME} must be a whole number of at least 3, got {raw!r}."
+
+
+def test_the_minimum_of_a_whole_number_is_zero_unless_given(setting):
+    setting("0")
+    assert env_int(NAME, default=9) == 0
+    setting("-1")
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env_int(NAME, default=9)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, ["x"]), ("", []), ("a", ["a"]), (" a , b,,c ,", ["a", "b", "c"]), ("a b", ["a b"])],
+)
+def test_a_list_is_comma_separated_and_blanks_are_ignored(setting, raw, expected):
+    setting(raw)
+    assert env_list(NAME, default=("x",)) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["redis://cache:6379/0", " rediss://:secret@cache.example.com:6380 ", "redis://cache", "unix:///run/redis.sock"],
+)
+def test_a_redis_url_is_read_without_surrounding_blanks(setting, raw):
+    setting(raw)
+    assert env_redis_url(NAME) == raw.strip()
+
+
+@pytest.mark.parametrize("raw", [None, "", "  "])
+def test_an_unset_redis_url_reads_as_none_set(setting, raw):
+    setting(raw)
+    assert env_redis_url(NAME) == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("http://:hunter2@cache:6379/0", "it must start with redis://, rediss:// or unix://"),
+        ("unix://:hunter2@", "a unix:// URL needs the socket's path"),
+        ("redis://:hunter2@cache:port/0", "its port is not a number from 0 to 65535"),
+        ("redis://:hunter2@cache:70000/0", "its port is not a number from 0 to 65535"),
+        ("redis://:hunter2@:6379/0", "it has no host"),
+        ("redis://:hunter2@cache:6379/zero", "its path must be a database number, like /0"),
+        ("redis://:hunter2@cache:6379/X", "its path must be a database number, like /0"),
+    ],
+)
+def test_a_malformed_redis_url_fails_saying_why_but_never_the_url(setting, raw, problem):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_redis_url(NAME)
+    assert str(error.value) == f"{NAME} is not a Redis URL: {problem}; expected e.g. redis://:password@host:6379/0."
+    assert "hunter2" not in str(error.value)
+
+
+STRONG_KEY = "abcde" * 8  # exactly the minimum: 40 characters, 5 distinct
+
+
+@pytest.fixture
+def production(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = STRONG_KEY
+    settings.ALLOWED_HOSTS = ["example.com"]
+    return settings
+
+
+def test_a_key_of_exactly_the_minimum_length_and_variety_is_accepted(production):
+    assert production_setting_problems() == []
+
+
+@pytest.mark.parametrize("key", [STRONG_KEY[:-1], "abcd" * 10], ids=["39 characters", "4 distinct characters"])
+def test_a_key_one_short_of_the_minimum_length_or_variety_is_too_weak(production, key):
+    production.SECRET_KEY = key
+    assert [problem.split(";")[0] for problem in production_setting_problems()] == ["DJANGO_SECRET_KEY is too weak"]
+
+
+def test_every_production_problem_is_reported_on_a_line_of_its_own(production):
+    production.SECRET_KEY = "short"
+    production.ALLOWED_HOSTS = []
+    with pytest.raises(ImproperlyConfigured) as error:
+        require_production_settings()
+    lines = str(error.value).split("\n")
+    assert [line.split(";")[0] for line in lines] == ["DJANGO_SECRET_KEY is too weak", "DJANGO_ALLOWED_HOSTS is empty"]
+
+
+def test_debug_mode_has_no_production_problems(production):
+    production.DEBUG = True
+    production.SECRET_KEY = "short"
+    assert production_setting_problems() == []

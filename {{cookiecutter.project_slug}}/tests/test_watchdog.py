@@ -1,0 +1,177 @@
+"""The request watchdog on a clock of the test's own: when it stops a worker, how long it lets the
+other requests finish, and that it exits. (The template's own tests watch it cut off a real hung
+request under gunicorn.)"""
+
+import signal
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from {{ cookiecutter.project_slug }}.server import watchdog as watchdog_module
+from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
+
+START = 1000.0
+PID = 4242
+
+
+class Exited(Exception):
+    pass
+
+
+class Worker:
+    """What the watchdog sees of a gunicorn worker: its settings and its log."""
+
+    def __init__(self, timeout=30, graceful_timeout=25):
+        self.cfg = SimpleNamespace(timeout=timeout, graceful_timeout=graceful_timeout)
+        self.critical = []
+        self.log = SimpleNamespace(critical=lambda *args: self.critical.append(args))
+
+
+class World:
+    """The clock, the request threads, and the process, as the watchdog module sees them."""
+
+    def __init__(self, monkeypatch):
+        self.now = START
+        self.thread = 1
+        self.signals = []
+        self.exit_code = None
+        self.exited_at = None
+        self.at = {}  # time -> what happens then, while the watchdog sleeps
+        self.threads = []
+        monkeypatch.setattr(watchdog_module, "time", SimpleNamespace(monotonic=lambda: self.now, sleep=self.sleep))
+        monkeypatch.setattr(
+            watchdog_module,
+            "os",
+            SimpleNamespace(getpid=lambda: PID, kill=self.kill, _exit=self.exit),
+        )
+        monkeypatch.setattr(
+            watchdog_module,
+            "threading",
+            SimpleNamespace(Lock=threading.Lock, get_ident=lambda: self.thread, Thread=self.new_thread),
+        )
+
+    def sleep(self, seconds):
+        assert seconds == watchdog_module.CHECK_INTERVAL_SECONDS
+        self.now += seconds
+        for when in sorted(self.at):
+            if when <= self.now:
+                self.at.pop(when)()
+
+    def kill(self, pid, signum):
+        self.signals.append((pid, signum, self.now))
+
+    def exit(self, code):
+        self.exit_code, self.exited_at = code, self.now
+        raise Exited
+
+    def new_thread(self, **kwargs):
+        thread = SimpleNamespace(started=False, **kwargs)
+        thread.start = lambda: setattr(thread, "started", True)
+        self.threads.append(thread)
+        return thread
+
+    def request(self, watchdog, thread, method_and_path, at=None):
+        self.thread = thread
+        if at is not None:
+            self.now = at
+        method, path = method_and_path.split()
+        watchdog.request_started(SimpleNamespace(method=method, path=path))
+
+
+@pytest.fixture
+def world(monkeypatch):
+    return World(monkeypatch)
+
+
+def test_a_request_running_past_the_timeout_stops_the_worker_gracefully_then_ends_it(world):
+    worker = Worker(timeout=30)
+    watchdog = RequestWatchdog(worker)
+    world.request(watchdog, 1, "GET /stuck", at=START)
+
+    with pytest.raises(Exited):
+        watchdog.watch()
+
+    # Overdue once it has run more than 30 s: at the first look after that.
+    assert world.signals == [(PID, signal.SIGTERM, START + 30.5)]
+    assert worker.critical == [
+        ("REQUEST TIMEOUT: %s ran longer than %s s; replacing worker (pid:%s)", "GET /stuck", 30, PID)
+    ]
+    # Nothing else to wait for: it exits once kept-alive connections had their 2 s.
+    assert (world.exit_code, world.exited_at) == (1, START + 30.5 + 2.0)
+
+
+def test_the_requests_within_their_time_may_finish_before_the_worker_ends(world):
+    watchdog = RequestWatchdog(Worker(timeout=30, graceful_timeout=25))
+    world.request(watchdog, 1, "GET /stuck", at=START)
+    world.request(watchdog, 2, "POST /slow", at=START + 20)
+    world.now = START
+
+    def slow_request_finishes():
+        world.thread = 2
+        watchdog.request_finished()
+
+    world.at[START + 40] = slow_request_finishes
+
+    with pytest.raises(Exited):
+        watchdog.watch()
+
+    assert world.exited_at == START + 40
+
+
+def test_requests_within_their_time_are_waited_for_no_longer_than_the_graceful_timeout(world):
+    watchdog = RequestWatchdog(Worker(timeout=30, graceful_timeout=25))
+    world.request(watchdog, 1, "GET /stuck", at=START)
+    world.request(watchdog, 2, "POST /slow", at=START + 29)
+    world.now = START
+
+    with pytest.raises(Exited):
+        watchdog.watch()
+
+    assert world.exited_at == START + 30.5 + 25
+
+
+def test_a_request_is_overdue_only_past_the_timeout_and_within_it_up_to_it(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    world.request(watchdog, 1, "GET /a", at=START)
+    world.request(watchdog, 2, "GET /b", at=START + 1)
+
+    world.now = START + 30
+    assert watchdog.overdue_requests() == []
+    assert watchdog.requests_within_timeout() == ["GET /a", "GET /b"]
+    world.now = START + 30.25
+    assert watchdog.overdue_requests() == ["GET /a"]
+    assert watchdog.requests_within_timeout() == ["GET /b"]
+
+
+def test_a_finished_request_is_no_longer_watched_and_finishing_twice_is_harmless(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    world.request(watchdog, 1, "GET /a", at=START)
+    world.request(watchdog, 2, "GET /b", at=START)
+
+    world.thread = 1
+    watchdog.request_finished()
+    watchdog.request_finished()
+
+    world.now = START + 60
+    assert watchdog.overdue_requests() == ["GET /b"]
+
+
+def test_the_watchdog_watches_from_a_daemon_thread_of_its_own(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+
+    watchdog.start()
+
+    [thread] = world.threads
+    assert (thread.target, thread.name, thread.daemon, thread.started) == (
+        watchdog.watch,
+        "request-watchdog",
+        True,
+        True,
+    )
+
+
+def test_no_watchdog_runs_when_gunicorns_timeout_is_off(world):
+    RequestWatchdog(Worker(timeout=0)).start()
+
+    assert world.threads == []
