@@ -86,3 +86,12 @@ def test_a_bad_environment_fails_generation_at_the_first_command_that_meets_it(t
     assert result.returncode != 0
     assert "Boot check FAILED: `manage.py migrate --noinput` failed:\nGUNICORN_THREADS must be a positive whole number" in result.stderr
     assert list(output_dir.iterdir()) == []
+
+
+def test_with_keep_project_on_failure_a_failed_check_leaves_the_project_to_inspect(tmp_path):
+    result, output_dir = generate(tmp_path, cookiecutter_command(), "--keep-project-on-failure", f"python_version={TEST_PYTHON_VERSION}",
+                                  env={"GUNICORN_THREADS": "lots"})
+
+    assert result.returncode != 0
+    assert "Boot check FAILED" in result.stderr
+    assert (output_dir / "my_service" / "manage.py").exists()
