@@ -44,6 +44,9 @@ def test_readme_generate_command_syncs_the_projects_environment_with_uv_and_boot
     assert "Boot check passed" in result.stdout
     assert (output_dir / "my_service" / ".venv" / "bin" / "gunicorn").exists()
     assert not (output_dir / "my_service" / ".venv" / "bin" / "pytest").exists()  # no dev group
+    wanted = (output_dir / "my_service" / ".python-version").read_text().strip()
+    if f"version_info = {wanted}." not in (output_dir / "my_service" / ".venv" / "pyvenv.cfg").read_text():
+        assert "that Python could not be had here; using " in result.stdout
 
 
 def test_with_the_python_of_python_version_at_hand_the_check_uses_it(tmp_path):
