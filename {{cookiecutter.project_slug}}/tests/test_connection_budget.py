@@ -1,5 +1,4 @@
-"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers
-(the template's own tests check it against a real server)."""
+"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers."""
 
 from types import SimpleNamespace
 

@@ -8,7 +8,7 @@ client address, request line, status, body bytes sent, time taken, user
 agent. Gunicorn writes it; this logger only leaves two kinds of request
 out, as they would bury the rest: health checks that passed (a platform
 asks every few seconds) and static files served (a page pulls several;
-their names are hashed and browsers keep them for a year). A failing
+their names are hashed and browsers keep them for ten years). A failing
 health check, a static file that is missing and every other request are
 logged.
 """
