@@ -1,8 +1,9 @@
 """Worker and thread sizing, checked against fake cgroup trees.
 
 Every test builds its own /sys/fs/cgroup look-alike under tmp_path and passes
-its own CPU affinity, so the results do not depend on the machine running
-them. The last tests start a real gunicorn to show the pieces fit together.
+its own CPU affinity (or stands in for the scheduler's), so the results do not
+depend on the machine running them. The last tests start a real gunicorn to
+show the pieces fit together.
 """
 
 import os
@@ -53,6 +54,21 @@ def cpus_on_big_host(tmp_path, files, own_cgroup="0::/\n"):
         affinity=BIG_HOST,
         proc_self_cgroup=proc_self_cgroup(tmp_path, own_cgroup),
     )
+
+
+def cpus_by_the_schedulers_affinity(tmp_path):
+    """available_cpus() as the scheduler sees this process, with no cgroup limits."""
+    return available_cpus(cgroup_root=cgroup_tree(tmp_path, {}), proc_self_cgroup=proc_self_cgroup(tmp_path))
+
+
+def pinned_to(cpus):
+    """A stand-in for os.sched_getaffinity: this process (pid 0) may run on `cpus`."""
+
+    def sched_getaffinity(pid):
+        assert pid == 0, f"asked for the affinity of process {pid}, not of this one"
+        return set(cpus)
+
+    return sched_getaffinity
 
 
 def memory_limit(tmp_path, files, own_cgroup="0::/\n"):
@@ -111,9 +127,38 @@ def test_an_affinity_smaller_than_the_quota_wins(tmp_path):
     assert cpus == 1
 
 
-@pytest.mark.parametrize("cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000"])
+def test_a_process_pinned_to_three_cpus_of_a_big_host_sees_three(tmp_path, monkeypatch):
+    # taskset, a cpuset or docker --cpuset-cpus: the scheduler's affinity, not the host's CPUs.
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", pinned_to({4, 5, 6}), raising=False)
+    assert cpus_by_the_schedulers_affinity(tmp_path) == 3
+
+
+@pytest.mark.parametrize("cpu_count, expected", [(6, 6), (None, 1)], ids=["six-cpus", "unknown"])
+def test_without_cpu_affinity_every_cpu_counts_and_an_unknown_count_is_one(tmp_path, monkeypatch, cpu_count, expected):
+    # macOS has no sched_getaffinity; os.cpu_count() returns None when it cannot tell.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cpu_count)
+    assert cpus_by_the_schedulers_affinity(tmp_path) == expected
+
+
+@pytest.mark.parametrize("cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000", "100000 0"])
 def test_a_garbage_cpu_quota_means_no_limit(tmp_path, cpu_max):
     assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == 64
+
+
+@pytest.mark.parametrize("cpu_max, expected", [("150000", 2), ("max", 64)])
+def test_a_cpu_max_without_a_period_uses_the_default_period_of_100_ms(tmp_path, cpu_max, expected):
+    assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == expected
+
+
+@pytest.mark.parametrize(
+    "cpu_max, expected",
+    [("1 100000", 1), ("3 1", 3)],
+    ids=["one-microsecond-quota", "one-microsecond-period"],
+)
+def test_the_smallest_positive_quota_and_period_are_still_a_limit(tmp_path, cpu_max, expected):
+    assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == expected
 
 
 def test_an_unreadable_cpu_quota_means_no_limit(tmp_path):
@@ -153,6 +198,17 @@ def test_on_a_cgroup_v1_host_a_quota_on_our_own_cgroup_or_a_parent_applies(tmp_p
     }
     own_cgroups = "4:memory:/system.slice/app.service\n2:cpu,cpuacct:/system.slice/app.service\n0::/\n"
     assert cpus_on_big_host(tmp_path, files, own_cgroups) == 2
+
+
+def test_a_colon_in_our_cgroup_path_is_part_of_the_path(tmp_path):
+    files = {"system.slice/app:web.service/cpu.max": "200000 100000"}
+    assert cpus_on_big_host(tmp_path, files, "0::/system.slice/app:web.service\n") == 2
+
+
+def test_a_line_of_proc_self_cgroup_that_is_not_id_controllers_path_does_not_hide_the_lines_after_it(tmp_path):
+    files = {"system.slice/app.service/cpu.max": "200000 100000"}
+    own_cgroup = "not a cgroup line\n0::/system.slice/app.service\n"
+    assert cpus_on_big_host(tmp_path, files, own_cgroup) == 2
 
 
 def test_a_cgroup_path_outside_the_mounted_tree_is_not_followed(tmp_path):
