@@ -17,6 +17,7 @@ import pytest
 from {{ cookiecutter.project_slug }}.server.sizing import (
     DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
+    V1_UNLIMITED_MEMORY,
     SizingError,
     available_cpus,
     memory_limit_bytes,
@@ -234,8 +235,11 @@ def test_without_cgroup_files_there_is_no_memory_limit(tmp_path):
         ({"memory/memory.limit_in_bytes": "536870912\n"}, 512 * MIB),
         ({"memory/memory.limit_in_bytes": V1_UNLIMITED}, None),
         ({"memory.max": "plenty"}, None),
+        ({"memory.max": "0\n"}, None),
+        ({"memory.max": "1\n"}, 1),
+        ({"memory/memory.limit_in_bytes": str(V1_UNLIMITED_MEMORY)}, None),
     ],
-    ids=["v2-limit", "v2-max", "v1-limit", "v1-huge", "garbage"],
+    ids=["v2-limit", "v2-max", "v1-limit", "v1-huge", "garbage", "zero", "one-byte", "v1-at-the-unlimited-threshold"],
 )
 def test_the_memory_limit_is_read_from_cgroup_v2_or_v1(tmp_path, files, expected):
     assert memory_limit(tmp_path, files) == expected
