@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.server import sizing
 from {{ cookiecutter.project_slug }}.server.sizing import (
     DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
@@ -360,6 +361,14 @@ def test_the_memory_limit_and_web_concurrency_still_decide_the_workers_within_th
         ).connections_per_worker
         == 5
     )
+
+
+def test_this_instance_is_sized_for_the_cpus_and_memory_this_process_may_use(monkeypatch):
+    # 8 CPUs would make 9 workers; 512 MiB holds only (512 - 32) // 128 = 3.
+    monkeypatch.setattr(sizing, "available_cpus", lambda: 8)
+    monkeypatch.setattr(sizing, "memory_limit_bytes", lambda: 512 * MIB)
+    size = sizing.this_instance({"GUNICORN_THREADS": "4"})
+    assert (size.workers, size.threads, size.connections_per_worker) == (3, 4, 4)
 
 
 # --- Bad settings -----------------------------------------------------------
