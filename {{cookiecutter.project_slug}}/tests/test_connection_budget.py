@@ -1,5 +1,5 @@
-"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers
-(the template's own tests check it against a real server), and what the master closes before it forks."""
+"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers,
+and what the master closes before it forks."""
 
 from types import SimpleNamespace
 
