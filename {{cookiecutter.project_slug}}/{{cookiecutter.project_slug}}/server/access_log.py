@@ -31,7 +31,7 @@ class AccessLogger(Logger):
 
 def status_code(resp):
     """The response's status as a number; None when gunicorn gives none (its own error replies may not)."""
-    code = str(getattr(resp, "status", None) or "").split(" ", 1)[0]
+    code = str(resp.status).partition(" ")[0]  # from "200 OK", 200 (ASGI), or None, which has no number
     return int(code) if code.isdigit() else None
 
 
