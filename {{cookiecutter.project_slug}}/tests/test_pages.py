@@ -76,9 +76,8 @@ def test_readiness_answers_503_when_the_database_does_not(client, database_down,
 
 
 def test_readiness_answers_200_naming_the_load_while_every_pooled_connection_is_busy(client, monkeypatch):
-    monkeypatch.setattr(
-        "{{ cookiecutter.project_slug }}.health.database_state", lambda: ("busy", "all 4 connections in use")
-    )
+    busy = ("busy", "all 4 connections in use")
+    monkeypatch.setattr("{{ cookiecutter.project_slug }}.health.database_state", lambda: busy)
 
     response = client.get("/readyz")
 
