@@ -116,6 +116,32 @@ def test_the_workflow_and_dependabot_config_are_valid_and_build_the_image_only_w
         assert build["with"]["push"] is False
 
 
+def test_ci_runs_on_every_push_to_main_and_every_pull_request(default_project):
+    """No filter narrows either trigger (branches, paths, types), and the test job runs on both."""
+    workflow = load_yaml(default_project / WORKFLOW)
+
+    assert triggers(workflow)["push"] == {"branches": ["main"]}
+    # A bare `pull_request:`: every pull request, to any branch, on opening and on each push to it.
+    assert triggers(workflow)["pull_request"] is None
+    assert "if" not in workflow["jobs"]["test"]
+
+
+def test_dependabot_proposes_minor_and_patch_uv_updates_together_and_each_major_alone(default_project):
+    """One group takes the minor and patch updates of every package in
+    uv.lock; a major update, left out of every group, gets a pull request of its own."""
+    uv = next(update for update in load_yaml(default_project / DEPENDABOT)["updates"] if update["package-ecosystem"] == "uv")
+    groups = uv.get("groups", {})
+
+    # A group without update-types would take majors too.
+    update_types = {name: sorted(group.get("update-types", ["major", "minor", "patch"])) for name, group in groups.items()}
+    assert update_types == {"python-packages": ["minor", "patch"]}
+    # Every package, every dependency type, version updates (not only security ones).
+    assert groups["python-packages"].keys() == {"update-types"}
+    # Nothing ignored (an ignored major never comes) or held back.
+    assert "ignore" not in uv
+    assert uv.get("open-pull-requests-limit", 5) > 0
+
+
 def test_the_readmes_pre_commit_commands_install_hooks_that_pass_on_a_fresh_bake_and_its_first_commit(cookies, tmp_path):
     """The README's commands, word for word, in a fresh bake put under git;
     the hook environments come from PyPI. Every hook runs (none finds no
