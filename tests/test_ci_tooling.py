@@ -245,3 +245,26 @@ def test_a_skipped_test_fails_the_ci_test_step(default_project, postgres_url, tm
 
     assert "1 skipped" in result.stdout, result.stdout + result.stderr
     assert result.returncode != 0, result.stdout + result.stderr
+
+
+def test_the_ci_migrations_step_fails_on_a_model_without_its_migration(default_project, postgres_url, tmp_path):
+    """The job's makemigrations step, read from the workflow, passes on the
+    checkout and fails once an app (started as a developer starts one, with
+    `startapp`) has a model and no migration for it."""
+    workflow = load_yaml(default_project / WORKFLOW)
+    job = workflow["jobs"]["test"]
+    checkout = git_checkout(default_project, tmp_path / "checkout")
+    env = ci_environment(checkout, workflow, job, new_database(postgres_url, sys.executable))
+    migrations_step = next((step for step in job["steps"] if re.search(PROMISED_COMMANDS["makemigrations --check"], step.get("run", ""))), None)
+    assert migrations_step, "no step of the test job runs makemigrations --check"
+
+    unchanged = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
+    run([UV, "run", "python", "manage.py", "startapp", "notes"], checkout, {**env, **as_strings(migrations_step.get("env"))})
+    (checkout / "notes" / "models.py").write_text("from django.db import models\n\n\nclass Note(models.Model):\n    text = models.TextField()\n")
+    with open(checkout / default_project.name / "settings.py", "a") as settings:
+        settings.write('\nINSTALLED_APPS += ["notes"]\n')
+    with_new_model = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
+
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert with_new_model.returncode != 0, with_new_model.stdout + with_new_model.stderr
+    assert "+ Create model Note" in with_new_model.stdout, with_new_model.stdout + with_new_model.stderr
