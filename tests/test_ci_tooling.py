@@ -1,12 +1,17 @@
 """What keeps a generated project current: its GitHub Actions workflow, its
 Dependabot configuration and its pre-commit hooks. Both files validate
-against GitHub's schemas (as check-jsonschema ships them); every option set
-bakes ruff-clean code; the pre-commit hooks pass on a fresh bake; and the CI
-test job's own `run:` steps, read from the workflow, run here in order
-against PostgreSQL, so a step that would fail on GitHub fails here first."""
+against GitHub's schemas (as check-jsonschema ships them); the workflow runs
+on every push to main and every pull request; Dependabot groups uv's minor
+and patch updates and leaves each major alone; every option set bakes
+ruff-clean code; the pre-commit hooks pass on a fresh bake, run uv.lock's
+ruff as CI does, and refuse a commit with each problem the README names; and
+the CI test job's own `run:` steps, read from the workflow, run here in order
+against PostgreSQL, so a step that would fail on GitHub fails here first (the
+migrations step also on a model without its migration)."""
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -51,6 +56,21 @@ PROMISED_COMMANDS = {
     "makemigrations --check": r"manage\.py makemigrations --check\b",
     "check --deploy": r"manage\.py check --deploy --fail-level WARNING\b",
 }
+# Each check the generated README says the hooks make on a commit: the hook's
+# id, and files with that problem alone, which a commit of them must not get past.
+COMMIT_PROBLEMS = {
+    "ruff (lint)": ("ruff-check", {"scratch.py": "import os\n"}),
+    "ruff (format)": ("ruff-format", {"scratch.py": "x=1\n"}),
+    "trailing whitespace": ("trailing-whitespace", {"notes.txt": "a line that ends in a space \n"}),
+    "end of files": ("end-of-file-fixer", {"notes.txt": "a last line without its newline"}),
+    "YAML syntax": ("check-yaml", {"broken.yaml": "key: [unclosed\n"}),
+    "TOML syntax": ("check-toml", {"broken.toml": "key =\n"}),
+    "JSON syntax": ("check-json", {"broken.json": '{"key": }\n'}),
+    # Over the hook's default limit of 500 KB.
+    "large files": ("check-added-large-files", {"large.txt": "x" * 600 * 1024 + "\n"}),
+}
+# pre-commit's line for each hook it ran: its name, dots, the outcome.
+HOOK_RESULT = r"^(.+?)\.{3,}(?:\(no files to check\))?(Passed|Failed|Skipped)$"
 # GitHub runs a `shell: bash` step as `bash --noprofile --norc -eo pipefail {0}`.
 GITHUB_BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
 
@@ -141,10 +161,31 @@ def test_dependabot_proposes_minor_and_patch_uv_updates_together_and_each_major_
     assert uv.get("open-pull-requests-limit", 5) > 0
 
 
-def test_the_readmes_pre_commit_commands_install_hooks_that_pass_on_a_fresh_bake_and_its_first_commit(cookies, tmp_path):
+def ruff_version_run_by(command, project, env):
+    """The version of the ruff a command line runs: its words up to ruff's own, then --version."""
+    words = shlex.split(command)
+    ruff = next(index for index, word in enumerate(words) if re.fullmatch(r"ruff(?:[@=].*)?", word))
+    result = subprocess.run([*words[:ruff + 1], "--version"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{command!r}: {result.stdout}{result.stderr}"
+    return result.stdout.strip()
+
+
+def attempted_commit(project, git, env, files, *options):
+    """`git commit` of `files` (name: text) with the installed hooks; then the work tree as it was."""
+    for name, text in files.items():
+        (project / name).write_text(text)
+    run([*git, "add", *files], project, os.environ)
+    commit = subprocess.run([*git, "commit", *options], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    run(["git", "reset", "-q", "--hard"], project, os.environ)
+    return commit.returncode, commit.stdout + commit.stderr
+
+
+def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_and_refuse_each_problem_it_names(cookies, tmp_path):
     """The README's commands, word for word, in a fresh bake put under git;
     the hook environments come from PyPI. Every hook runs (none finds no
-    file) and passes, so none changed a file, and the first commit goes through."""
+    file) and passes, so none changed a file, and the first commit goes
+    through. Then a commit with each problem the README names (and one that
+    concludes a merge with conflict markers) is refused by that problem's hook."""
     project = baked(cookies)
     git = ["git", "-c", "init.defaultBranch=main", "-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
     run([*git, "init", "-q"], project, os.environ)
@@ -161,13 +202,40 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_on_a_fresh_bake
 
     assert (install, run_all) == ("uv run pre-commit install", "uv run pre-commit run --all-files")
     assert (project / ".git" / "hooks" / "pre-commit").is_file()
-    results = dict(re.findall(r"^(.+?)\.{3,}(?:\(no files to check\))?(Passed|Failed|Skipped)$", hooks.stdout, re.MULTILINE))
-    configured = [hook["name"] for repo in load_yaml(project / ".pre-commit-config.yaml")["repos"] for hook in repo["hooks"]]
+    results = dict(re.findall(HOOK_RESULT, hooks.stdout, re.MULTILINE))
+    configured = {hook["id"]: hook for repo in load_yaml(project / ".pre-commit-config.yaml")["repos"] for hook in repo["hooks"]}
     assert hooks.returncode == 0, hooks.stdout + hooks.stderr
-    assert results == {name: "Passed" for name in configured}, hooks.stdout
+    assert results == {hook["name"]: "Passed" for hook in configured.values()}, hooks.stdout
     # A fixer that changed a file leaves it different from what was staged.
     assert run(["git", "diff", "--name-only"], project, os.environ).stdout == ""
     assert commit.returncode == 0, commit.stdout + commit.stderr
+
+    # The ruff hooks run, in the project's environment, the ruff uv.lock pins: the one CI's steps run.
+    ruff_hooks = [hook for hook in configured.values() if "ruff" in hook["entry"]]
+    ci_ruff_steps = [step["run"] for step in load_yaml(project / WORKFLOW)["jobs"]["test"]["steps"] if re.search(r"\bruff\b", step.get("run", ""))]
+    assert [hook["id"] for hook in ruff_hooks] == ["ruff-check", "ruff-format"]
+    assert {hook["language"] for hook in ruff_hooks} == {"system"}, "pre-commit installs no ruff of its own"
+    assert len(ci_ruff_steps) == 2
+    versions = {command: ruff_version_run_by(command, project, env) for command in [hook["entry"] for hook in ruff_hooks] + ci_ruff_steps}
+    assert versions == dict.fromkeys(versions, f"ruff {locked_version(project, 'ruff')}")
+
+    assert {hook_id for hook_id, _ in COMMIT_PROBLEMS.values()} <= configured.keys()
+    for problem, (hook_id, files) in COMMIT_PROBLEMS.items():
+        returncode, output = attempted_commit(project, git, env, files, "-m", problem)
+        failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
+        assert (returncode != 0, failed, f"- hook id: {hook_id}" in output) == (True, [configured[hook_id]["name"]], True), f"{problem}:\n{output}"
+
+    # check-merge-conflict looks only at the commit that concludes a merge.
+    attempted_commit(project, git, env, {"conflict.txt": "theirs\n"}, "-q", "--no-verify", "-m", "Theirs")
+    run([*git, "branch", "-q", "theirs"], project, os.environ)
+    run([*git, "reset", "-q", "--hard", "HEAD~"], project, os.environ)
+    attempted_commit(project, git, env, {"conflict.txt": "ours\n"}, "-q", "--no-verify", "-m", "Ours")
+    assert subprocess.run([*git, "merge", "-q", "theirs"], cwd=project, env=env, capture_output=True).returncode != 0
+    markers = (project / "conflict.txt").read_text()
+    assert "<<<<<<< " in markers
+    returncode, output = attempted_commit(project, git, env, {"conflict.txt": markers}, "--no-edit")
+    failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
+    assert (returncode != 0, failed) == (True, [configured["check-merge-conflict"]["name"]]), output
 
 
 def ci_environment(checkout, workflow, job, database_url):
