@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake
+from conftest import TEST_PYTHON_VERSION, bake
 from support.deploy import (
     check_jsonschema,
     clean_environment,
@@ -178,6 +178,31 @@ def attempted_commit(project, git, env, files, *options):
     commit = subprocess.run([*git, "commit", *options], cwd=project, env=env, capture_output=True, text=True, timeout=600)
     run(["git", "reset", "-q", "--hard"], project, os.environ)
     return commit.returncode, commit.stdout + commit.stderr
+
+
+def from_images(dockerfile):
+    """The image each FROM line names (`FROM [--platform=...] image [AS stage]`), less earlier stages' names."""
+    images, stages = [], set()
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words[:1] and words[0].upper() == "FROM":
+            image, *rest = [word for word in words[1:] if not word.startswith("--")]
+            if image not in stages:
+                images.append(image)
+            if len(rest) == 2 and rest[0].upper() == "AS":
+                stages.add(rest[1])
+    return images
+
+
+def test_every_from_line_of_the_dockerfile_names_the_python_version_answers_image_in_a_tag_dependabot_reads(default_project):
+    """Dependabot's docker entry watches the tags FROM lines name as written:
+    it expands no ARG (dependabot-core#2057), so `FROM python:${PYTHON_VERSION}-slim`
+    would leave it watching nothing."""
+    images = from_images((default_project / "Dockerfile").read_text())
+
+    assert len(images) == 2  # the build stage and the final one
+    assert [image for image in images if not re.fullmatch(r"[a-z0-9./_-]+:[A-Za-z0-9._-]+", image)] == []  # no $, no ${...}
+    assert set(images) == {f"python:{TEST_PYTHON_VERSION}-slim"}
 
 
 def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_and_refuse_each_problem_it_names(cookies, tmp_path):
