@@ -23,7 +23,7 @@ def test_the_lowest_and_the_highest_port_are_accepted(port):
     assert bind_addresses({"PORT": port}) == [f"0.0.0.0:{port}"]
 
 
-@pytest.mark.parametrize("port", ["abc", "0", "65536", "99999", "-1", "80.5"])
+@pytest.mark.parametrize("port", ["abc", "0", "65536", "99999", "-1", "80.5", "8³"])
 def test_a_port_that_is_no_port_number_is_refused_naming_the_variable(port):
     with pytest.raises(NetworkSettingError) as refused:
         bind_addresses({"PORT": port})

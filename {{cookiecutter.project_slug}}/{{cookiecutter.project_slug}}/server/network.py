@@ -23,8 +23,9 @@ def bind_addresses(environ):
     PORT, and then traffic comes from outside. Without it, stay on this machine."""
     raw = environ.get("PORT", "").strip()
     if not raw:
-        return LOCAL_ONLY
-    if not raw.isdigit() or not 1 <= int(raw) <= HIGHEST_PORT:
+        return list(LOCAL_ONLY)
+    # isascii() keeps out digits like "³", which isdigit() accepts and int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= HIGHEST_PORT:
         raise NetworkSettingError(f"PORT must be a port number from 1 to {HIGHEST_PORT}, got {raw!r}.")
     return [f"0.0.0.0:{int(raw)}"]
 
