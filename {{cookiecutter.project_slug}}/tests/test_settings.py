@@ -62,12 +62,20 @@ def test_production_refuses_to_start_with_an_unsafe_setting(variable, value, mes
     assert message in result.stderr
 
 
+# Python that loads the project's settings, as manage.py does, in a fresh interpreter.
+SET_UP_DJANGO = "; ".join(
+    [
+        "import django, os",
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings')",
+        "django.setup()",
+        "",
+    ]
+)
+
+
 def settings_value(env, expression):
     """The value of `expression` (over django.conf.settings) once the settings load with only `env` set."""
-    code = (
-        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings'); "
-        f"django.setup(); from django.conf import settings; print(repr({expression}))"
-    )
+    code = SET_UP_DJANGO + f"from django.conf import settings; print(repr({expression}))"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT_DIR,
@@ -129,14 +137,11 @@ def test_the_log_level_is_info_unless_django_log_level_says_otherwise():
 
 
 def test_djangos_warnings_and_errors_go_to_stdout():
-    code = (
-        "import django, logging, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings'); "
-        "django.setup(); logging.getLogger('django.request').error('Internal Server Error: /orders/')"
-    )
+    code = SET_UP_DJANGO + "import logging; logging.getLogger('django.request').error('Server Error: /orders/')"
     env = {"PATH": "/usr/bin:/bin", **PRODUCTION}
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
 
-    assert "ERROR django.request Internal Server Error: /orders/" in result.stdout
+    assert "ERROR django.request Server Error: /orders/" in result.stdout
     assert result.stderr == ""
 
 
@@ -194,22 +199,20 @@ def serve(env, *args):
     )
 
 
-def test_the_start_command_runs_gunicorn_with_its_config():
-    result = serve(PRODUCTION, "--print-config")
-
+def gunicorn_config(env):
+    """gunicorn's settings as the start command resolves them (`--print-config`) with only `env` set."""
+    result = serve(env, "--print-config")
     assert result.returncode == 0, result.stderr
-    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+
+
+def test_the_start_command_runs_gunicorn_with_its_config():
+    config = gunicorn_config(PRODUCTION)
     # gunicorn's own threaded worker, taking a connection only with a thread free for it.
     assert config["worker_class"] == "gthread"
     assert config["worker_connections"] == config["threads"] == "12"
     assert config["keepalive"] == "0"
     assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
-
-
-def gunicorn_config(env):
-    result = serve(env, "--print-config")
-    assert result.returncode == 0, result.stderr
-    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
 
 
 def test_gunicorn_listens_on_port_when_a_platform_sets_it_and_on_this_machine_only_otherwise():
