@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -144,6 +145,37 @@ def test_ci_runs_on_every_push_to_main_and_every_pull_request(default_project):
     # A bare `pull_request:`: every pull request, to any branch, on opening and on each push to it.
     assert triggers(workflow)["pull_request"] is None
     assert "if" not in workflow["jobs"]["test"]
+    # GitHub runs one workflow run per concurrency group at a time, cancels
+    # the running one when cancel-in-progress is true, and cancels a pending
+    # one when a newer run joins the group.
+    push_runs = [concurrency(workflow, event_name="push", ref="refs/heads/main", run_id=run_id) for run_id in (1, 2)]
+    pull_request_runs = [concurrency(workflow, event_name="pull_request", ref="refs/pull/7/merge", run_id=run_id) for run_id in (3, 4)]
+    # Each push to main is checked to the end, whatever is pushed after it.
+    assert push_runs[0]["group"] != push_runs[1]["group"]
+    # A newer push to a pull request cancels the run it makes stale.
+    assert pull_request_runs[0]["group"] == pull_request_runs[1]["group"]
+    assert pull_request_runs[1]["cancel-in-progress"] is True
+
+
+def concurrency(workflow, **github):
+    """The workflow's concurrency settings as GitHub evaluates them for a run
+    with these `github` context values (expressions of names, quoted strings,
+    ==, != and the && || value operators, which act as Python's and/or)."""
+
+    def evaluated(value):
+        if not isinstance(value, str):
+            return value
+        parts = re.split(r"\$\{\{(.*?)\}\}", value)
+        if parts[0] == parts[-1] == "" and len(parts) == 3:
+            return expression(parts[1])
+        return "".join(str(expression(part)) if index % 2 else part for index, part in enumerate(parts))
+
+    def expression(text):
+        assert re.fullmatch(r"[\w.\s'=!&|]*", text), f"an expression this test does not read: {text}"
+        python = text.replace("&&", " and ").replace("||", " or ")
+        return eval(python, {"__builtins__": {}}, {"github": SimpleNamespace(workflow="CI", **github)})
+
+    return {key: evaluated(value) for key, value in workflow.get("concurrency", {}).items()}
 
 
 def test_dependabot_proposes_minor_and_patch_uv_updates_together_and_each_major_alone(default_project):
