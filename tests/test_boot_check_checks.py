@@ -33,7 +33,8 @@ def hook(tmp_path, monkeypatch):
     context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()) | {"project_slug": "my_service"}
     source = jinja2.Template((TEMPLATE_DIR / "hooks" / "post_gen_project.py").read_text()).render(cookiecutter=context)
     (tmp_path / "hook.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("post_gen_project", tmp_path / "hook.py")
+    # Named by its path in the template, as mutation/hooks.py's mutants of it are.
+    spec = importlib.util.spec_from_file_location("hooks.post_gen_project", tmp_path / "hook.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
