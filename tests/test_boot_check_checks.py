@@ -42,14 +42,20 @@ def hook(tmp_path, monkeypatch):
 
 @pytest.fixture
 def serve():
-    """A server answering each path with the (status, headers) given; yields a function that starts it."""
+    """A server answering each path with the (status, headers[, body]) given, as the project
+    would: a request not marked as forwarded over HTTPS is redirected there, and a
+    Content-Encoding is sent only to a client that accepts it. Yields a function that starts it."""
     servers = []
 
     def start(answers):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                status, headers = answers.get(self.path, (404, {}))
-                body = b"answer"
+                status, headers, *body = answers.get(self.path, (404, {}))
+                if self.headers.get("X-Forwarded-Proto") != "https":
+                    status, headers = 301, {"Location": f"https://127.0.0.1{self.path}"}
+                if headers.get("Content-Encoding") not in (None, *self.headers.get("Accept-Encoding", "").split(", ")):
+                    headers = {name: value for name, value in headers.items() if name != "Content-Encoding"}
+                body = body[0] if body else b"answer"
                 self.send_response(status)
                 for name, value in {"Content-Length": str(len(body)), **headers}.items():
                     self.send_header(name, value)
@@ -69,8 +75,50 @@ def serve():
         server.shutdown()
 
 
-def test_a_project_that_answers_as_it_should_passes(hook, serve):
+def test_a_project_that_answers_as_it_should_passes_and_says_what_it_got(hook, serve, capsys):
     hook.check_pages(serve(GOOD))
+
+    assert capsys.readouterr().out.splitlines() == [
+        "  GET / -> 200",
+        f"  GET {STYLESHEET} -> 200, gzip, Cache-Control: max-age=315360000, public, immutable",
+    ]
+
+
+def test_a_health_check_answering_200_passes(hook, serve):
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        hook.wait_until_healthy(running, serve(GOOD))
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_server_that_exits_before_answering_fails_the_check_with_its_exit_code(hook):
+    exited = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    exited.wait()
+
+    with pytest.raises(hook.BootCheckFailed, match="gunicorn exited with code 3 before answering."):
+        hook.wait_until_healthy(exited, hook.free_port())
+
+
+def test_a_server_that_never_answers_fails_the_check_when_the_startup_time_is_up(hook, monkeypatch):
+    monkeypatch.setattr(hook, "STARTUP_TIMEOUT_SECONDS", 0.3)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(hook.BootCheckFailed, match=r"gunicorn did not answer /healthz within 0.3 s."):
+            hook.wait_until_healthy(running, hook.free_port())
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_landing_page_error_is_shown_as_its_first_500_bytes_even_if_not_utf8(hook, serve):
+    port = serve({**GOOD, "/": (500, {}, b"\xff" + b"a" * 600)})
+
+    with pytest.raises(hook.BootCheckFailed) as failure:
+        hook.check_pages(port)
+
+    assert str(failure.value) == "the landing page answered 500, not 200:\n\ufffd" + "a" * 499
 
 
 @pytest.mark.parametrize(
@@ -78,7 +126,8 @@ def test_a_project_that_answers_as_it_should_passes(hook, serve):
     [
         ("/", (500, {}), "the landing page answered 500, not 200"),
         (STYLESHEET, (404, {}), f"{STYLESHEET} answered 404"),
-        (STYLESHEET, (200, {"Cache-Control": "max-age=315360000, public, immutable"}), "Content-Encoding None"),
+        (STYLESHEET, (200, {"Cache-Control": "max-age=315360000, public, immutable"}),
+         "Content-Encoding None, Cache-Control 'max-age=315360000, public, immutable'; expected 200, gzip and an immutable cache header from WhiteNoise."),
         (STYLESHEET, (200, {"Content-Encoding": "gzip", "Cache-Control": "max-age=60, public"}), "Cache-Control 'max-age=60, public'"),
     ],
     ids=["landing-page-fails", "stylesheet-missing", "stylesheet-not-compressed", "stylesheet-not-immutable"],
@@ -116,3 +165,13 @@ def test_a_server_that_does_not_stop_cleanly_on_sigterm_fails_the_check(hook, mo
 
     with pytest.raises(hook.BootCheckFailed, match=message):
         hook.stop(server)
+
+
+def test_a_server_that_exits_0_on_sigterm_passes(hook):
+    code = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); print('ready', flush=True); time.sleep(30)"
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()
+
+    hook.stop(server)
+
+    assert server.returncode == 0
