@@ -36,7 +36,7 @@ def bake_with_cli(tmp_path, **answers):
         ({"project_slug": "email"}, "would shadow a module the project imports"),
         ({"project_slug": "csp"}, "project_slug 'csp' would shadow a module the project imports"),
         ({"project_slug": "café"}, "project_slug 'café' must be a lower-case Python identifier"),
-        ({"project_name": "   "}, "project_name must not be empty"),
+        ({"project_name": "   "}, "  - project_name must not be empty."),
         ({"email": "not-an-email"}, "email 'not-an-email' is not an email address"),
         ({"email": "ada@localhost"}, "is not an email address"),
         ({"domain_name": "Example Com"}, "domain_name 'Example Com' is not a lower-case domain name"),
@@ -64,3 +64,11 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert "email 'nope'" in result.stderr
     assert "python_version '2.7'" in result.stderr
     assert "django_version '4.2'" in result.stderr
+
+
+def test_answers_at_the_edge_of_what_is_valid_are_accepted(tmp_path):
+    """The oldest Python the Django release runs on; an address whose domain is in capitals."""
+    result, output_dir = bake_with_cli(tmp_path, python_version="3.12", django_version="6.1", email="Ada@Example.ORG")
+
+    assert result.returncode == 0, result.stderr
+    assert (output_dir / "my_service" / "manage.py").exists()
