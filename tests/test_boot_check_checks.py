@@ -47,7 +47,7 @@ def serve():
     Content-Encoding is sent only to a client that accepts it. Yields a function that starts it."""
     servers = []
 
-    def start(answers):
+    def start(answers, port=0):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 status, headers, *body = answers.get(self.path, (404, {}))
@@ -65,7 +65,7 @@ def serve():
             def log_message(self, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server.server_address[1]
@@ -89,6 +89,19 @@ def test_a_health_check_answering_200_passes(hook, serve):
     try:
         hook.wait_until_healthy(running, serve(GOOD))
     finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_server_that_starts_listening_late_passes_once_it_answers(hook, serve):
+    port = hook.free_port()
+    late = threading.Timer(0.3, serve, (GOOD, port))
+    late.start()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        hook.wait_until_healthy(running, port)
+    finally:
+        late.join()
         running.kill()
         running.wait()
 
@@ -129,8 +142,9 @@ def test_a_landing_page_error_is_shown_as_its_first_500_bytes_even_if_not_utf8(h
         (STYLESHEET, (200, {"Cache-Control": "max-age=315360000, public, immutable"}),
          "Content-Encoding None, Cache-Control 'max-age=315360000, public, immutable'; expected 200, gzip and an immutable cache header from WhiteNoise."),
         (STYLESHEET, (200, {"Content-Encoding": "gzip", "Cache-Control": "max-age=60, public"}), "Cache-Control 'max-age=60, public'"),
+        (STYLESHEET, (200, {"Content-Encoding": "gzip"}), "Content-Encoding 'gzip', Cache-Control ''; expected"),
     ],
-    ids=["landing-page-fails", "stylesheet-missing", "stylesheet-not-compressed", "stylesheet-not-immutable"],
+    ids=["landing-page-fails", "stylesheet-missing", "stylesheet-not-compressed", "stylesheet-not-immutable", "stylesheet-not-cached"],
 )
 def test_a_broken_page_or_stylesheet_fails_the_check_saying_what_was_expected(hook, serve, path, answer, message):
     port = serve({**GOOD, path: answer})
