@@ -49,6 +49,7 @@ TESTS = [
     "tests/test_bake.py::test_a_deploy_target_left_out_leaves_out_its_files_only",
     "tests/test_bake.py::test_the_secret_key_is_in_the_ignored_env_file_and_in_no_tracked_file",
     "tests/test_bake.py::test_each_bake_gets_its_own_secret_key",
+    "tests/test_bake.py::test_the_env_file_turns_debug_on_for_local_development_and_says_never_to_commit_it",
 ]
 MEASURED = {
     "pre_gen_project": None,  # every function
