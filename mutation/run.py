@@ -46,9 +46,11 @@ MUTMUT = "mutmut==3.8.1"
 SLUG = "my_service"
 MUTATE = [
     f"{SLUG}/checks.py",
+    f"{SLUG}/database.py",
     f"{SLUG}/environment.py",
     f"{SLUG}/health.py",
     f"{SLUG}/server/*",
+    f"{SLUG}/sessions.py",
 ]
 # Modules whose functions are credited with the tests that reach them only
 # in a process those tests start (settings imported in a fresh interpreter,

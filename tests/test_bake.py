@@ -68,7 +68,8 @@ def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(
         "settings.py", "urls.py", "views.py", "wsgi.py",
     ]
     assert server_package == [
-        "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "sizing.py", "watchdog.py",
+        "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
+        "watchdog.py",
     ]
     # The one place that uses gunicorn beyond its documented settings and hooks.
     uses_internals = [name for name, text in project_files(default_project) if "Arbiter" in text or "LISTENERS" in text]
@@ -147,8 +148,7 @@ def test_the_python_version_sets_what_deploys_and_requires_python_what_the_proje
 
     assert result.exit_code == 0, result.exception
     assert (result.project_path / ".python-version").read_text().strip() == version
-    assert f"ARG PYTHON_VERSION={version}\n" in (result.project_path / "Dockerfile").read_text()
-    assert "FROM python:${PYTHON_VERSION}-slim" in (result.project_path / "Dockerfile").read_text()
+    assert re.findall(r"^FROM (\S+)", (result.project_path / "Dockerfile").read_text(), re.MULTILINE) == [f"python:{version}-slim"] * 2
     pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == supported
 
@@ -204,3 +204,19 @@ def test_without_the_boot_check_nothing_is_run(cookies, capfd):
     assert "Boot check" not in capfd.readouterr().out
     assert not (result.project_path / "db.sqlite3").exists()
     assert not (result.project_path / ".venv").exists()
+
+
+# How the generated code reads a variable: its env_* readers, os.environ, and sizing's reader.
+READS_A_VARIABLE = r'(?:env_\w+\(|environ\.get\(|environ\[|_positive_int\(\s*environ,\s*)"([A-Z][A-Z0-9_]*)"'
+# Set by the platform or the WSGI server, never by the user.
+NOT_THE_USERS_TO_SET = {"DYNO", "RENDER", "RENDER_EXTERNAL_HOSTNAME", "PATH_INFO", "HTTP_USER_AGENT"}
+
+
+def test_every_variable_the_project_reads_is_in_the_readmes_configuration_table(default_project):
+    code = [default_project / "gunicorn.conf.py", *(default_project / "my_service").rglob("*.py")]
+    read = {name for path in code for name in re.findall(READS_A_VARIABLE, path.read_text())} - NOT_THE_USERS_TO_SET
+    configuration = (default_project / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]
+    documented = {name for row in re.findall(r"^\| (.*?) \|", configuration, re.MULTILINE) for name in re.findall(r"`([A-Z_]+)`", row)}
+
+    assert {"DJANGO_SECRET_KEY", "WEB_CONCURRENCY", "DATABASE_MAX_CONNECTIONS", "PORT", "FORWARDED_ALLOW_IPS"} <= read
+    assert read - documented == set()

@@ -44,6 +44,9 @@ def test_readme_generate_command_syncs_the_projects_environment_with_uv_and_boot
     assert "Boot check passed" in result.stdout
     assert (output_dir / "my_service" / ".venv" / "bin" / "gunicorn").exists()
     assert not (output_dir / "my_service" / ".venv" / "bin" / "pytest").exists()  # no dev group
+    wanted = (output_dir / "my_service" / ".python-version").read_text().strip()
+    if f"version_info = {wanted}." not in (output_dir / "my_service" / ".venv" / "pyvenv.cfg").read_text():
+        assert "that Python could not be had here; using " in result.stdout
 
 
 def test_with_the_python_of_python_version_at_hand_the_check_uses_it(tmp_path):
@@ -86,3 +89,12 @@ def test_a_bad_environment_fails_generation_at_the_first_command_that_meets_it(t
     assert result.returncode != 0
     assert "Boot check FAILED: `manage.py migrate --noinput` failed:\nGUNICORN_THREADS must be a positive whole number" in result.stderr
     assert list(output_dir.iterdir()) == []
+
+
+def test_with_keep_project_on_failure_a_failed_check_leaves_the_project_to_inspect(tmp_path):
+    result, output_dir = generate(tmp_path, cookiecutter_command(), "--keep-project-on-failure", f"python_version={TEST_PYTHON_VERSION}",
+                                  env={"GUNICORN_THREADS": "lots"})
+
+    assert result.returncode != 0
+    assert "Boot check FAILED" in result.stderr
+    assert (output_dir / "my_service" / "manage.py").exists()

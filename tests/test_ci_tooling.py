@@ -1,12 +1,17 @@
 """What keeps a generated project current: its GitHub Actions workflow, its
 Dependabot configuration and its pre-commit hooks. Both files validate
-against GitHub's schemas (as check-jsonschema ships them); every option set
-bakes ruff-clean code; the pre-commit hooks pass on a fresh bake; and the CI
-test job's own `run:` steps, read from the workflow, run here in order
-against PostgreSQL, so a step that would fail on GitHub fails here first."""
+against GitHub's schemas (as check-jsonschema ships them); the workflow runs
+on every push to main and every pull request; Dependabot groups uv's minor
+and patch updates and leaves each major alone; every option set bakes
+ruff-clean code; the pre-commit hooks pass on a fresh bake, run uv.lock's
+ruff as CI does, and refuse a commit with each problem the README names; and
+the CI test job's own `run:` steps, read from the workflow, run here in order
+against PostgreSQL, so a step that would fail on GitHub fails here first (the
+migrations step also on a model without its migration)."""
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake
+from conftest import TEST_PYTHON_VERSION, bake
 from support.deploy import (
     check_jsonschema,
     clean_environment,
@@ -51,6 +56,21 @@ PROMISED_COMMANDS = {
     "makemigrations --check": r"manage\.py makemigrations --check\b",
     "check --deploy": r"manage\.py check --deploy --fail-level WARNING\b",
 }
+# Each check the generated README says the hooks make on a commit: the hook's
+# id, and files with that problem alone, which a commit of them must not get past.
+COMMIT_PROBLEMS = {
+    "ruff (lint)": ("ruff-check", {"scratch.py": "import os\n"}),
+    "ruff (format)": ("ruff-format", {"scratch.py": "x=1\n"}),
+    "trailing whitespace": ("trailing-whitespace", {"notes.txt": "a line that ends in a space \n"}),
+    "end of files": ("end-of-file-fixer", {"notes.txt": "a last line without its newline"}),
+    "YAML syntax": ("check-yaml", {"broken.yaml": "key: [unclosed\n"}),
+    "TOML syntax": ("check-toml", {"broken.toml": "key =\n"}),
+    "JSON syntax": ("check-json", {"broken.json": '{"key": }\n'}),
+    # Over the hook's default limit of 500 KB.
+    "large files": ("check-added-large-files", {"large.txt": "x" * 600 * 1024 + "\n"}),
+}
+# pre-commit's line for each hook it ran: its name, dots, the outcome.
+HOOK_RESULT = r"^(.+?)\.{3,}(?:\(no files to check\))?(Passed|Failed|Skipped)$"
 # GitHub runs a `shell: bash` step as `bash --noprofile --norc -eo pipefail {0}`.
 GITHUB_BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
 
@@ -116,10 +136,81 @@ def test_the_workflow_and_dependabot_config_are_valid_and_build_the_image_only_w
         assert build["with"]["push"] is False
 
 
-def test_the_readmes_pre_commit_commands_install_hooks_that_pass_on_a_fresh_bake_and_its_first_commit(cookies, tmp_path):
+def test_ci_runs_on_every_push_to_main_and_every_pull_request(default_project):
+    """No filter narrows either trigger (branches, paths, types), and the test job runs on both."""
+    workflow = load_yaml(default_project / WORKFLOW)
+
+    assert triggers(workflow)["push"] == {"branches": ["main"]}
+    # A bare `pull_request:`: every pull request, to any branch, on opening and on each push to it.
+    assert triggers(workflow)["pull_request"] is None
+    assert "if" not in workflow["jobs"]["test"]
+
+
+def test_dependabot_proposes_minor_and_patch_uv_updates_together_and_each_major_alone(default_project):
+    """One group takes the minor and patch updates of every package in
+    uv.lock; a major update, left out of every group, gets a pull request of its own."""
+    uv = next(update for update in load_yaml(default_project / DEPENDABOT)["updates"] if update["package-ecosystem"] == "uv")
+    groups = uv.get("groups", {})
+
+    # A group without update-types would take majors too.
+    assert [sorted(group.get("update-types", ["major", "minor", "patch"])) for group in groups.values()] == [["minor", "patch"]]
+    # Every package, every dependency type, version updates (not only security ones).
+    assert [group.keys() for group in groups.values()] == [{"update-types"}]
+    # Nothing ignored (an ignored major never comes) or held back.
+    assert "ignore" not in uv
+    assert uv.get("open-pull-requests-limit", 5) > 0
+
+
+def ruff_version_run_by(command, project, env):
+    """The version of the ruff a command line runs: its words up to ruff's own, then --version."""
+    words = shlex.split(command)
+    ruff = next(index for index, word in enumerate(words) if re.fullmatch(r"ruff(?:[@=].*)?", word))
+    result = subprocess.run([*words[:ruff + 1], "--version"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{command!r}: {result.stdout}{result.stderr}"
+    return result.stdout.strip()
+
+
+def attempted_commit(project, git, env, files, *options):
+    """`git commit` of `files` (name: text) with the installed hooks; then the work tree as it was."""
+    for name, text in files.items():
+        (project / name).write_text(text)
+    run([*git, "add", *files], project, os.environ)
+    commit = subprocess.run([*git, "commit", *options], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    run(["git", "reset", "-q", "--hard"], project, os.environ)
+    return commit.returncode, commit.stdout + commit.stderr
+
+
+def from_images(dockerfile):
+    """The image each FROM line names (`FROM [--platform=...] image [AS stage]`), less earlier stages' names."""
+    images, stages = [], set()
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words[:1] and words[0].upper() == "FROM":
+            image, *rest = [word for word in words[1:] if not word.startswith("--")]
+            if image not in stages:
+                images.append(image)
+            if len(rest) == 2 and rest[0].upper() == "AS":
+                stages.add(rest[1])
+    return images
+
+
+def test_every_from_line_of_the_dockerfile_names_the_python_version_answers_image_in_a_tag_dependabot_reads(default_project):
+    """Dependabot's docker entry watches the tags FROM lines name as written:
+    it expands no ARG (dependabot-core#2057), so `FROM python:${PYTHON_VERSION}-slim`
+    would leave it watching nothing."""
+    images = from_images((default_project / "Dockerfile").read_text())
+
+    assert len(images) == 2  # the build stage and the final one
+    assert [image for image in images if not re.fullmatch(r"[a-z0-9./_-]+:[A-Za-z0-9._-]+", image)] == []  # no $, no ${...}
+    assert set(images) == {f"python:{TEST_PYTHON_VERSION}-slim"}
+
+
+def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_and_refuse_each_problem_it_names(cookies, tmp_path):
     """The README's commands, word for word, in a fresh bake put under git;
     the hook environments come from PyPI. Every hook runs (none finds no
-    file) and passes, so none changed a file, and the first commit goes through."""
+    file) and passes, so none changed a file, and the first commit goes
+    through. Then a commit with each problem the README names (and one that
+    concludes a merge with conflict markers) is refused by that problem's hook."""
     project = baked(cookies)
     git = ["git", "-c", "init.defaultBranch=main", "-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
     run([*git, "init", "-q"], project, os.environ)
@@ -136,13 +227,40 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_on_a_fresh_bake
 
     assert (install, run_all) == ("uv run pre-commit install", "uv run pre-commit run --all-files")
     assert (project / ".git" / "hooks" / "pre-commit").is_file()
-    results = dict(re.findall(r"^(.+?)\.{3,}(?:\(no files to check\))?(Passed|Failed|Skipped)$", hooks.stdout, re.MULTILINE))
-    configured = [hook["name"] for repo in load_yaml(project / ".pre-commit-config.yaml")["repos"] for hook in repo["hooks"]]
+    results = dict(re.findall(HOOK_RESULT, hooks.stdout, re.MULTILINE))
+    configured = {hook["id"]: hook for repo in load_yaml(project / ".pre-commit-config.yaml")["repos"] for hook in repo["hooks"]}
     assert hooks.returncode == 0, hooks.stdout + hooks.stderr
-    assert results == {name: "Passed" for name in configured}, hooks.stdout
+    assert results == {hook["name"]: "Passed" for hook in configured.values()}, hooks.stdout
     # A fixer that changed a file leaves it different from what was staged.
     assert run(["git", "diff", "--name-only"], project, os.environ).stdout == ""
     assert commit.returncode == 0, commit.stdout + commit.stderr
+
+    # The ruff hooks run, in the project's environment, the ruff uv.lock pins: the one CI's steps run.
+    ruff_hooks = [hook for hook in configured.values() if "ruff" in hook["entry"]]
+    ci_ruff_steps = [step["run"] for step in load_yaml(project / WORKFLOW)["jobs"]["test"]["steps"] if re.search(r"\bruff\b", step.get("run", ""))]
+    assert [hook["id"] for hook in ruff_hooks] == ["ruff-check", "ruff-format"]
+    assert {hook["language"] for hook in ruff_hooks} == {"system"}, "pre-commit installs no ruff of its own"
+    assert len(ci_ruff_steps) == 2
+    versions = {command: ruff_version_run_by(command, project, env) for command in [hook["entry"] for hook in ruff_hooks] + ci_ruff_steps}
+    assert versions == dict.fromkeys(versions, f"ruff {locked_version(project, 'ruff')}")
+
+    assert {hook_id for hook_id, _ in COMMIT_PROBLEMS.values()} <= configured.keys()
+    for problem, (hook_id, files) in COMMIT_PROBLEMS.items():
+        returncode, output = attempted_commit(project, git, env, files, "-m", problem)
+        failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
+        assert (returncode != 0, failed, f"- hook id: {hook_id}" in output) == (True, [configured[hook_id]["name"]], True), f"{problem}:\n{output}"
+
+    # check-merge-conflict looks only at the commit that concludes a merge.
+    attempted_commit(project, git, env, {"conflict.txt": "theirs\n"}, "-q", "--no-verify", "-m", "Theirs")
+    run([*git, "branch", "-q", "theirs"], project, os.environ)
+    run([*git, "reset", "-q", "--hard", "HEAD~"], project, os.environ)
+    attempted_commit(project, git, env, {"conflict.txt": "ours\n"}, "-q", "--no-verify", "-m", "Ours")
+    assert subprocess.run([*git, "merge", "-q", "theirs"], cwd=project, env=env, capture_output=True).returncode != 0
+    markers = (project / "conflict.txt").read_text()
+    assert "<<<<<<< " in markers
+    returncode, output = attempted_commit(project, git, env, {"conflict.txt": markers}, "--no-edit")
+    failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
+    assert (returncode != 0, failed) == (True, [configured["check-merge-conflict"]["name"]]), output
 
 
 def ci_environment(checkout, workflow, job, database_url):
@@ -220,3 +338,26 @@ def test_a_skipped_test_fails_the_ci_test_step(default_project, postgres_url, tm
 
     assert "1 skipped" in result.stdout, result.stdout + result.stderr
     assert result.returncode != 0, result.stdout + result.stderr
+
+
+def test_the_ci_migrations_step_fails_on_a_model_without_its_migration(default_project, postgres_url, tmp_path):
+    """The job's makemigrations step, read from the workflow, passes on the
+    checkout and fails once an app (started as a developer starts one, with
+    `startapp`) has a model and no migration for it."""
+    workflow = load_yaml(default_project / WORKFLOW)
+    job = workflow["jobs"]["test"]
+    checkout = git_checkout(default_project, tmp_path / "checkout")
+    env = ci_environment(checkout, workflow, job, new_database(postgres_url, sys.executable))
+    migrations_step = next((step for step in job["steps"] if re.search(PROMISED_COMMANDS["makemigrations --check"], step.get("run", ""))), None)
+    assert migrations_step, "no step of the test job runs makemigrations --check"
+
+    unchanged = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
+    run([UV, "run", "python", "manage.py", "startapp", "notes"], checkout, {**env, **as_strings(migrations_step.get("env"))})
+    (checkout / "notes" / "models.py").write_text("from django.db import models\n\n\nclass Note(models.Model):\n    text = models.TextField()\n")
+    with open(checkout / default_project.name / "settings.py", "a") as settings:
+        settings.write('\nINSTALLED_APPS += ["notes"]\n')
+    with_new_model = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
+
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert with_new_model.returncode != 0, with_new_model.stdout + with_new_model.stderr
+    assert "+ Create model Note" in with_new_model.stdout, with_new_model.stdout + with_new_model.stderr

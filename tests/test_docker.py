@@ -127,20 +127,32 @@ def megabytes(size_bytes):
 
 
 @pytest.fixture(scope="session")
-def app_image(base_images, built_project, docker_env, tmp_path_factory):
-    """The README's `docker build` line, run in the project (which has a .env,
-    db.sqlite3 and staticfiles/ of its own by now): cold, then again cached,
-    then after a code change."""
+def app_image_build(base_images, built_project, docker_env, tmp_path_factory):
+    """The README's `docker build` line, run in the project, which by now has
+    what a developer's checkout has and the image must leave out (.env,
+    .venv/, db.sqlite3, staticfiles/, and a .git/ made here for the builds
+    and removed after): cold, then again cached, then after a code change.
+    Returns the image's tag and the names at the top of the build context."""
     build_line = next(command for command in readme_commands(built_project, "Docker") if command.startswith("docker build "))
     tag = build_line.split("-t ", 1)[1].split()[0]
-    started = time.monotonic()
-    shell(build_line, built_project, docker_env)
-    cold = time.monotonic() - started
-    started = time.monotonic()
-    shell(build_line, built_project, docker_env)
-    cached = time.monotonic() - started
-    changed_project = tmp_path_factory.mktemp("changed") / built_project.name
-    shutil.copytree(built_project, changed_project)
+    git_dir = built_project / ".git"
+    made_git_dir = not git_dir.exists()
+    if made_git_dir:
+        subprocess.run(["git", "init", "--quiet"], cwd=built_project, check=True)
+    try:
+        context_names = {path.name for path in built_project.iterdir()}
+        started = time.monotonic()
+        shell(build_line, built_project, docker_env)
+        cold = time.monotonic() - started
+        started = time.monotonic()
+        shell(build_line, built_project, docker_env)
+        cached = time.monotonic() - started
+        changed_project = tmp_path_factory.mktemp("changed") / built_project.name
+        shutil.copytree(built_project, changed_project)
+    finally:
+        # Other tests use the project too, and a .git/ changes what some tools look at.
+        if made_git_dir:
+            shutil.rmtree(git_dir)
     with open(changed_project / built_project.name / "views.py", "a") as views:
         views.write("# a code change\n")
     started = time.monotonic()
@@ -154,7 +166,13 @@ def app_image(base_images, built_project, docker_env, tmp_path_factory):
     record("image build, cold (base image present)", f"{cold:.1f} s")
     record("image build, cached (nothing changed)", f"{cached:.1f} s")
     record("image build, after a code change", f"{code_change:.1f} s")
-    return tag
+    return tag, context_names
+
+
+@pytest.fixture(scope="session")
+def app_image(app_image_build):
+    """The tag of the image the README's `docker build` line built."""
+    return app_image_build[0]
 
 
 @pytest.fixture(scope="module")
@@ -243,14 +261,21 @@ def test_the_readme_build_command_builds_an_image_that_runs_as_user_10001(app_im
     assert config["ExposedPorts"] == {"8000/tcp": {}}
 
 
-def test_the_image_leaves_out_env_and_local_state_and_has_static_files_built_in(app_image, built_project, docker_env):
+# In the build context, kept out of the image by .dockerignore: the secrets
+# file, the local state a checkout has (virtualenv, SQLite database, git
+# history), and files the image has no use for (CI and pre-commit config),
+# which would otherwise also make a change to them rebuild the image.
+LEFT_OUT_OF_THE_IMAGE = {".env", ".venv", "db.sqlite3", ".git", ".github", ".pre-commit-config.yaml"}
+
+
+def test_the_image_leaves_out_env_and_local_state_and_has_static_files_built_in(app_image_build, docker_env):
+    app_image, context_names = app_image_build
     listing = docker(docker_env, "run", "--rm", app_image, "python", "-c", "import os; print('\\n'.join(sorted(os.listdir('/app'))))").stdout.split()
     manifest = json.loads(docker(docker_env, "run", "--rm", app_image, "cat", "/app/staticfiles/staticfiles.json").stdout)
 
-    # The build context had them all: the baked .env and what the build steps made.
-    assert {".env", "db.sqlite3", "staticfiles"} <= {path.name for path in built_project.iterdir()}
-    assert ".env" not in listing
-    assert "db.sqlite3" not in listing
+    # The build context had them all: the baked files, a git checkout's .git, and what the build steps made.
+    assert LEFT_OUT_OF_THE_IMAGE | {"staticfiles"} <= context_names
+    assert sorted(LEFT_OUT_OF_THE_IMAGE & set(listing)) == []
     assert "manage.py" in listing
     assert "css/site.css" in manifest["paths"]
 
@@ -323,12 +348,18 @@ def test_the_images_healthcheck_reports_healthy(container):
 
 
 def test_docker_stop_ends_the_container_cleanly_within_the_stop_timeout(container):
+    # docker stop signals PID 1 only: the start command must have become gunicorn's master (no shell or wrapper left in between).
+    pid_1_argv = docker(container.env, "exec", container.id, "cat", "/proc/1/cmdline").stdout.split("\0")
+    parents = docker(container.env, "exec", container.id, "sh", "-c", "grep -H '^PPid:' /proc/[0-9]*/status").stdout
+    children_of_pid_1 = [entry.split("/")[2] for entry in parents.splitlines() if entry.split()[-1] == "1"]
     started = time.monotonic()
     docker(container.env, "stop", container.id)
     stopped_in = time.monotonic() - started
     # The README's `docker run --rm` exits with the container's exit code.
     exit_code = container.process.wait(timeout=30)
 
+    assert "gunicorn" in [Path(arg).name for arg in pid_1_argv[:3]], pid_1_argv  # python -m gunicorn, or a gunicorn script
+    assert children_of_pid_1, parents  # its workers
     assert exit_code == 0, container.log()
     assert stopped_in < STOP_TIMEOUT_SECONDS
     assert "Shutting down: Master" in container.log()

@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 # Heroku sends SIGTERM, then SIGKILL 30 s later; Render and `docker stop` wait as long or less.
 PLATFORM_SIGKILL_AFTER_SECONDS = 30
+# Heroku's router answers a request with an error once it has waited 30 s (Render's waits far longer).
+ROUTER_GIVES_UP_AFTER_SECONDS = 30
 # Mixed load: the landing page, and a view that keeps requests in flight longer.
 PAGES = ("/", "/faults/slow?seconds=0.1")
 WORKERS = "2"
@@ -169,6 +171,10 @@ def test_a_killed_worker_is_replaced_and_only_the_requests_it_was_serving_fail(s
     assert len(replacement) == 1
     assert [outcome for outcome in failures if not outcome.in_flight_at(killed_at)] == []
     assert [outcome for outcome in load.outcomes if outcome.started > killed_at and outcome.status != 200] == []
+
+
+def test_by_default_a_hung_request_is_cut_off_no_later_than_herokus_router_gives_up_on_it(fault_project, project_python):
+    assert 0 < float(gunicorn_setting(project_python, fault_project, "timeout")) <= ROUTER_GIVES_UP_AFTER_SECONDS
 
 
 def test_a_hung_request_is_cut_off_at_timeout_and_its_worker_replaced_while_others_are_served(start):

@@ -69,11 +69,18 @@ def head(path, extra=b""):
         ("REDIS_URL", "http://:hunter2@cache:6379/0", "REDIS_URL is not a Redis URL: it must start with redis://, rediss:// or unix://"),
         ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
         ("REDIS_URL", "rediss://:hunter2@/0", "REDIS_URL is not a Redis URL: it has no host"),
+        ("PORT", "99999", "PORT must be a port number from 1 to 65535, got '99999'"),
+        ("PORT", "http", "PORT must be a port number from 1 to 65535, got 'http'"),
+        ("FORWARDED_ALLOW_IPS", "proxy.internal", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'"),
+        ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
+        ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
     ],
     ids=[
         "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
         "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
-        "redis-url-port", "redis-url-host",
+        "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
+        "threads-word",
     ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):

@@ -8,7 +8,9 @@ uses the cache itself fails, and says why. Heroku's Key-Value Store
 
 import http.client
 import re
+import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -134,8 +136,27 @@ def test_while_redis_is_down_sessions_fall_back_to_the_database_and_pages_withou
     # Each cache call gives up within its one-second socket timeouts, not the system's minutes.
     assert max(seconds for _, seconds in while_down.values()) < 3
     assert log.count("The session cache is unavailable") == 1
-    assert "The session cache is back" in log
+    assert log.count("The session cache is back") == 1
     assert back[0] == 200 and after[0] == 200
+    # The view's own cache call raised redis-py's error, which a view can catch where a miss will do.
+    assert "redis.exceptions.ConnectionError" in log
+
+
+def test_a_redis_that_never_answers_costs_a_cache_call_a_second_and_pages_without_the_cache_nothing(shared_env, fault_project, tmp_path):
+    """A Redis that accepts connections and then says nothing (a hung server, a
+    dropped route) is the slow case: only the one-second timeouts end the wait."""
+    with socket.create_server(("127.0.0.1", 0)) as silent_redis:
+        held = []
+        threading.Thread(target=lambda: held.extend(iter(silent_redis.accept, None)), daemon=True).start()
+        env = {**shared_env, "REDIS_URL": f"redis://127.0.0.1:{silent_redis.getsockname()[1]}/0", "WEB_CONCURRENCY": "1"}
+        with instance(fault_project, env, tmp_path / "gunicorn.log") as server:
+            cache_call = cache_through(server.port, "get=greeting")
+            landing_page = timed(server.port, "/")
+
+    print(f"\n[Redis silent] a view using the cache: {cache_call[0]} after {cache_call[2]:.2f} s; landing page: {landing_page}")
+    assert cache_call[0] == 500
+    assert 1 <= cache_call[2] < 2
+    assert landing_page[0] == 200 and landing_page[1] < 1
 
 
 def timed(port, path):

@@ -29,7 +29,7 @@ def test_the_untouched_defaults_are_the_newest_django_on_the_platforms_default_p
     locked = {package["name"]: package["version"] for package in tomllib.loads((project / "uv.lock").read_text())["package"]}
 
     assert (project / ".python-version").read_text() == "3.14\n"
-    assert "ARG PYTHON_VERSION=3.14" in (project / "Dockerfile").read_text()
+    assert "\nFROM python:3.14-slim\n" in (project / "Dockerfile").read_text()
     assert "django>=6.1,<6.2" in pyproject["project"]["dependencies"]
     assert locked["django"].startswith("6.1.")
     assert not list(project.glob("requirements*.txt"))

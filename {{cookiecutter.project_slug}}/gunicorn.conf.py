@@ -15,14 +15,27 @@ import sys
 
 from {{ cookiecutter.project_slug }}.server import gunicorn_internals
 from {{ cookiecutter.project_slug }}.server.connection_budget import close_connections_before_fork, connection_budget
+from {{ cookiecutter.project_slug }}.server.network import NetworkSettingError, bind_addresses, trusted_proxies
 from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
 wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 
-# Platforms (Heroku, Render, containers) say which port to listen on in $PORT,
-# and then traffic comes from outside. Without it, stay on this machine only.
-bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.0.1:8000"]
+try:
+    # Platforms (Heroku, Render, containers) say which port to listen on in
+    # $PORT, and then traffic comes from outside: 0.0.0.0:$PORT. Without it,
+    # stay on this machine only: 127.0.0.1:8000.
+    bind = bind_addresses(os.environ)
+    # Only these proxies may say a request came over HTTPS (X-Forwarded-Proto).
+    # On Heroku and Render the app is reachable only through the platform's
+    # router, which sets that header itself, so any peer is trusted there.
+    # Elsewhere set FORWARDED_ALLOW_IPS to your proxy's address; reached
+    # directly, the app then ignores the header, so a client cannot claim HTTPS.
+    # (Django's SECURE_PROXY_SSL_HEADER stays unset: gunicorn decides.)
+    forwarded_allow_ips = trusted_proxies(os.environ)
+except NetworkSettingError as error:
+    sys.exit(str(error))
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 try:
     # Workers follow the CPUs this process may really use (a container's
@@ -97,16 +110,6 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()
 if gunicorn_internals_problem is None:
     logger_class = "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
-
-# Only these proxies may say a request came over HTTPS (X-Forwarded-Proto).
-# On Heroku and Render the app is reachable only through the platform's
-# router, which sets that header itself, so any peer is trusted there.
-# Elsewhere set FORWARDED_ALLOW_IPS to your proxy's address; reached
-# directly, the app then ignores the header, so a client cannot claim HTTPS.
-# (Django's SECURE_PROXY_SSL_HEADER stays unset: gunicorn decides.)
-on_routed_platform = "DYNO" in os.environ or "RENDER" in os.environ
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*" if on_routed_platform else "127.0.0.1,::1")
-secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # The heartbeat file of each worker lives in memory: a disk-backed temp dir
 # can stall workers, and a read-only root filesystem has none to write.

@@ -5,12 +5,17 @@ format gunicorn.conf.py sets, as gunicorn does, and reads back what it
 wrote: to a file, or to stdout.
 """
 
+import io
+import re
 import runpy
+import socket
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.workers.base import Worker
 
 from {{ cookiecutter.project_slug }}.server.access_log import AccessLogger
 
@@ -119,6 +124,34 @@ def test_a_reply_gunicorn_makes_itself_with_no_status_on_the_response_is_logged_
     response.status = None
 
     assert [line.split('"')[1] for line in access_log((response, req, environ))] == ["GET /orders/ HTTP/1.1"]
+
+
+def test_a_status_given_as_a_number_as_gunicorns_asgi_worker_gives_it_is_read_the_same(access_log):
+    passed_check = request("/healthz")
+    missing_file = request("/static/css/missing.css", status_code=404)
+    passed_check[0].status, missing_file[0].status = 200, 404
+
+    lines = access_log(passed_check, missing_file)
+
+    assert [line.split('"')[1:3] for line in lines] == [["GET /static/css/missing.css HTTP/1.1", " 404 512B 12ms "]]
+
+
+def test_the_error_reply_gunicorn_sends_when_the_application_fails_is_logged_with_the_status_it_sent(tmp_path):
+    # gunicorn answers 500 itself, and logs its reply with a WSGI environ it builds anew, without PATH_INFO.
+    config = configured(accesslog=str(tmp_path / "access.log"), errorlog=str(tmp_path / "error.log"))
+    worker = SimpleNamespace(cfg=config, log=AccessLogger(config))
+    req = SimpleNamespace(
+        method="GET", uri="/orders/?page=2", query="page=2", version=(1, 1), body=io.BytesIO(), headers=[]
+    )
+    server_side, client_side = socket.socketpair()
+
+    with server_side, client_side:
+        Worker.handle_error(worker, req, server_side, ("10.1.2.3", 50000), RuntimeError("the view failed"))
+        sent = client_side.recv(100)
+
+    assert sent.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    [line] = (tmp_path / "access.log").read_text().splitlines()
+    assert re.fullmatch(r'10\.1\.2\.3 "GET /orders/\?page=2 HTTP/1\.1" 500 0B \d+ms "-"', line)
 
 
 def test_this_logger_is_the_one_gunicorn_conf_py_picks_with_a_tested_gunicorn():

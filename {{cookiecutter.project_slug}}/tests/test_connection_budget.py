@@ -1,10 +1,11 @@
-"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers
-(the template's own tests check it against a real server)."""
+"""The start-up line on database connections, against a stand-in for the PostgreSQL server's answers,
+and what the master closes before it forks."""
 
 from types import SimpleNamespace
 
 import psycopg
 import pytest
+from django.db.utils import ConnectionHandler
 
 from {{ cookiecutter.project_slug }}.server import connection_budget as budget
 
@@ -177,3 +178,50 @@ def test_the_lowest_of_the_servers_the_roles_and_the_databases_limits_applies(se
     server(row)
 
     assert budget.server_allows(POSTGRES) == (allowed, how, 5)
+
+
+# --- What the master holds when the workers fork -----------------------------------
+
+
+@pytest.fixture
+def master_databases(monkeypatch, tmp_path, django_db_blocker):
+    """The databases as the master sees them: SQLite, and PostgreSQL through a pool (on a host it never reaches)."""
+    handler = ConnectionHandler(
+        {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")},
+            "replica": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "shop",
+                "HOST": "db.invalid",
+                "OPTIONS": {"pool": {"min_size": 0, "max_size": 1}},
+            },
+        }
+    )
+    monkeypatch.setattr(budget, "connections", handler)
+    with django_db_blocker.unblock():
+        yield handler
+    for connection in handler.all(initialized_only=True):
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+
+
+def test_what_the_master_opened_while_loading_the_app_is_closed_pools_included(master_databases):
+    # A query at import time, say: what it opened would otherwise reach every worker (a pool without its threads).
+    default = master_databases["default"]
+    default.cursor().execute("SELECT 1")
+    pool = master_databases["replica"].pool
+    pool.open()
+
+    budget.close_connections_before_fork()
+
+    assert default.connection is None
+    assert pool.closed
+
+
+def test_a_database_the_master_never_used_is_not_set_up_just_to_be_closed(master_databases):
+    master_databases["default"].cursor().execute("SELECT 1")
+
+    budget.close_connections_before_fork()
+
+    assert [connection.alias for connection in master_databases.all(initialized_only=True)] == ["default"]

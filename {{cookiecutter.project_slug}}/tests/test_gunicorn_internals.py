@@ -15,6 +15,8 @@ from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_conne
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
 
+# Linux's option to read a socket's filter back; the same number as the one that attaches it.
+SO_GET_FILTER = 26
 # Long enough for a connection on loopback, far shorter than TCP's 1 s before it asks again.
 CONNECT_TIMEOUT_SECONDS = 0.3
 
@@ -63,6 +65,19 @@ def test_a_socket_ignoring_new_connections_still_hands_over_the_queued_ones_and_
         connect(address)
     accepted.close()
     queued.close()
+
+
+@linux_only
+def test_a_unix_socket_is_left_without_the_filter_meant_for_tcp(tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "gunicorn.sock"))
+    listener.listen(16)
+
+    drop_connection_requests(listener)
+
+    # Linux answers how many instructions the socket's filter has: none at all.
+    assert listener.getsockopt(socket.SOL_SOCKET, SO_GET_FILTER) == 0
+    listener.close()
 
 
 def fake_master(listener, **state):
@@ -123,6 +138,14 @@ def test_the_pinned_gunicorn_and_its_arbiter_pass_the_check():
     listener.close()
 
 
+@pytest.mark.parametrize("release", gunicorn_internals.TESTED_GUNICORN, ids=["oldest", "newest"])
+def test_the_oldest_and_the_newest_tested_releases_pass_the_check(monkeypatch, release):
+    monkeypatch.setattr(gunicorn, "version_info", release)
+    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, release)))
+
+    assert gunicorn_internals.unsupported() is None
+
+
 @pytest.mark.parametrize("release", [(24, 1, 1), (99, 0, 0)], ids=["older", "newer"])
 def test_a_release_outside_the_tested_range_is_named_with_the_range(monkeypatch, release):
     monkeypatch.setattr(gunicorn, "version_info", release)
@@ -154,4 +177,26 @@ def test_an_arbiter_without_an_attribute_the_stop_reads_fails_the_check_naming_i
     delattr(master, missing)
 
     assert gunicorn_internals.unsupported(master).endswith(f"arbiter has no {missing}")
+    listener.close()
+
+
+def test_an_arbiter_without_several_attributes_fails_the_check_naming_each():
+    listener = listening_socket()
+    master = fake_master(listener)
+    del master.reexec_pid, master.systemd
+
+    unsupported = gunicorn_internals.unsupported(master)
+
+    assert unsupported == f"gunicorn {gunicorn.__version__}'s arbiter has no reexec_pid, systemd"
+    listener.close()
+
+
+def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check():
+    listener = listening_socket()
+    master = fake_master(listener)
+    master.LISTENERS.append(SimpleNamespace())
+
+    unsupported = gunicorn_internals.unsupported(master)
+
+    assert unsupported == f"gunicorn {gunicorn.__version__}'s arbiter has no socket on each listener"
     listener.close()

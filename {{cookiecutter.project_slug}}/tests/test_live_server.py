@@ -188,7 +188,7 @@ def test_a_client_that_is_no_trusted_proxy_cannot_claim_https(server):
 # --- Static files ------------------------------------------------------------------------
 
 
-def test_a_hashed_static_file_is_served_compressed_and_cached_for_a_year(server):
+def test_a_hashed_static_file_is_served_compressed_and_cached_for_ten_years(server):
     path = hashed_static_path("css/site.css")
 
     for encoding in ("br", "gzip"):

@@ -62,12 +62,20 @@ def test_production_refuses_to_start_with_an_unsafe_setting(variable, value, mes
     assert message in result.stderr
 
 
+# Python that loads the project's settings, as manage.py does, in a fresh interpreter.
+SET_UP_DJANGO = "; ".join(
+    [
+        "import django, os",
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings')",
+        "django.setup()",
+        "",
+    ]
+)
+
+
 def settings_value(env, expression):
     """The value of `expression` (over django.conf.settings) once the settings load with only `env` set."""
-    code = (
-        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', '{{ cookiecutter.project_slug }}.settings'); "
-        f"django.setup(); from django.conf import settings; print(repr({expression}))"
-    )
+    code = SET_UP_DJANGO + f"from django.conf import settings; print(repr({expression}))"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT_DIR,
@@ -98,6 +106,43 @@ def test_postgresql_connections_come_from_a_pool_sized_for_one_worker_of_this_in
         )
         == "3"
     )
+    # A database that does not answer fails a new connection (and readiness) in seconds.
+    assert settings_value(env, "settings.DATABASES['default']['OPTIONS']['connect_timeout']") == "5"
+    connect_timeout = {**env, "DATABASE_CONNECT_TIMEOUT": "2"}
+    assert settings_value(connect_timeout, "settings.DATABASES['default']['OPTIONS']['connect_timeout']") == "2"
+
+
+def test_without_database_url_the_database_is_sqlite_in_db_sqlite3_beside_manage_py():
+    database = "settings.DATABASES['default']"
+
+    assert settings_value(PRODUCTION, f"{database}['ENGINE']") == "'django.db.backends.sqlite3'"
+    assert settings_value(PRODUCTION, f"str({database}['NAME'])") == repr(str(PROJECT_DIR / "db.sqlite3"))
+
+
+def test_origins_trusted_to_send_forms_come_from_a_comma_separated_list():
+    env = {**PRODUCTION, "DJANGO_CSRF_TRUSTED_ORIGINS": "https://admin.example.com, https://shop.example.com"}
+
+    assert settings_value(PRODUCTION, "settings.CSRF_TRUSTED_ORIGINS") == "[]"
+    assert (
+        settings_value(env, "settings.CSRF_TRUSTED_ORIGINS")
+        == "['https://admin.example.com', 'https://shop.example.com']"
+    )
+
+
+def test_the_log_level_is_info_unless_django_log_level_says_otherwise():
+    level = "settings.LOGGING['root']['level']"
+
+    assert settings_value(PRODUCTION, level) == "'INFO'"
+    assert settings_value({**PRODUCTION, "DJANGO_LOG_LEVEL": "warning"}, level) == "'WARNING'"
+
+
+def test_djangos_warnings_and_errors_go_to_stdout():
+    code = SET_UP_DJANGO + "import logging; logging.getLogger('django.request').error('Server Error: /orders/')"
+    env = {"PATH": "/usr/bin:/bin", **PRODUCTION}
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+
+    assert "ERROR django.request Server Error: /orders/" in result.stdout
+    assert result.stderr == ""
 
 
 def test_without_redis_url_the_cache_is_per_process_and_sessions_live_in_the_database():
@@ -154,16 +199,42 @@ def serve(env, *args):
     )
 
 
-def test_the_start_command_runs_gunicorn_with_its_config():
-    result = serve(PRODUCTION, "--print-config")
-
+def gunicorn_config(env):
+    """gunicorn's settings as the start command resolves them (`--print-config`) with only `env` set."""
+    result = serve(env, "--print-config")
     assert result.returncode == 0, result.stderr
-    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+
+
+def test_the_start_command_runs_gunicorn_with_its_config():
+    config = gunicorn_config(PRODUCTION)
     # gunicorn's own threaded worker, taking a connection only with a thread free for it.
     assert config["worker_class"] == "gthread"
     assert config["worker_connections"] == config["threads"] == "12"
     assert config["keepalive"] == "0"
     assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+
+
+def test_gunicorn_listens_on_port_when_a_platform_sets_it_and_on_this_machine_only_otherwise():
+    assert gunicorn_config({**PRODUCTION, "PORT": "5123"})["bind"] == "['0.0.0.0:5123']"
+    assert gunicorn_config(PRODUCTION)["bind"] == "['127.0.0.1:8000']"
+
+
+def test_gunicorn_believes_the_https_header_from_this_machine_or_on_heroku_and_render_from_the_router():
+    assert gunicorn_config(PRODUCTION)["forwarded_allow_ips"] == "['127.0.0.1', '::1']"
+    assert gunicorn_config({**PRODUCTION, "DYNO": "web.1"})["forwarded_allow_ips"] == "['*']"
+    assert gunicorn_config({**PRODUCTION, "FORWARDED_ALLOW_IPS": "10.0.0.5"})["forwarded_allow_ips"] == "['10.0.0.5']"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("PORT", "99999"), ("FORWARDED_ALLOW_IPS", "proxy.internal")], ids=["port", "proxies"]
+)
+def test_a_bad_port_or_proxy_address_stops_the_start_command_with_one_line_naming_it(variable, value):
+    result = serve({**PRODUCTION, variable: value}, "--print-config")
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{variable} must be"), result.stderr
 
 
 def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():

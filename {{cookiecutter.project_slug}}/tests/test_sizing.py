@@ -1,8 +1,9 @@
 """Worker and thread sizing, checked against fake cgroup trees.
 
 Every test builds its own /sys/fs/cgroup look-alike under tmp_path and passes
-its own CPU affinity, so the results do not depend on the machine running
-them. The last tests start a real gunicorn to show the pieces fit together.
+its own CPU affinity (or stands in for the scheduler's), so the results do not
+depend on the machine running them. The last tests start a real gunicorn to
+show the pieces fit together.
 """
 
 import os
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.server import sizing
 from {{ cookiecutter.project_slug }}.server.sizing import (
     DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
+    V1_UNLIMITED_MEMORY,
     SizingError,
     available_cpus,
     memory_limit_bytes,
@@ -53,6 +56,21 @@ def cpus_on_big_host(tmp_path, files, own_cgroup="0::/\n"):
         affinity=BIG_HOST,
         proc_self_cgroup=proc_self_cgroup(tmp_path, own_cgroup),
     )
+
+
+def cpus_by_the_schedulers_affinity(tmp_path):
+    """available_cpus() as the scheduler sees this process, with no cgroup limits."""
+    return available_cpus(cgroup_root=cgroup_tree(tmp_path, {}), proc_self_cgroup=proc_self_cgroup(tmp_path))
+
+
+def pinned_to(cpus):
+    """A stand-in for os.sched_getaffinity: this process (pid 0) may run on `cpus`."""
+
+    def sched_getaffinity(pid):
+        assert pid == 0, f"asked for the affinity of process {pid}, not of this one"
+        return set(cpus)
+
+    return sched_getaffinity
 
 
 def memory_limit(tmp_path, files, own_cgroup="0::/\n"):
@@ -111,9 +129,38 @@ def test_an_affinity_smaller_than_the_quota_wins(tmp_path):
     assert cpus == 1
 
 
-@pytest.mark.parametrize("cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000"])
+def test_a_process_pinned_to_three_cpus_of_a_big_host_sees_three(tmp_path, monkeypatch):
+    # taskset, a cpuset or docker --cpuset-cpus: the scheduler's affinity, not the host's CPUs.
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", pinned_to({4, 5, 6}), raising=False)
+    assert cpus_by_the_schedulers_affinity(tmp_path) == 3
+
+
+@pytest.mark.parametrize("cpu_count, expected", [(6, 6), (None, 1)], ids=["six-cpus", "unknown"])
+def test_without_cpu_affinity_every_cpu_counts_and_an_unknown_count_is_one(tmp_path, monkeypatch, cpu_count, expected):
+    # macOS has no sched_getaffinity; os.cpu_count() returns None when it cannot tell.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cpu_count)
+    assert cpus_by_the_schedulers_affinity(tmp_path) == expected
+
+
+@pytest.mark.parametrize("cpu_max", ["", "lots 100000", "200000 often", "0 100000", "-5 100000", "100000 0"])
 def test_a_garbage_cpu_quota_means_no_limit(tmp_path, cpu_max):
     assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == 64
+
+
+@pytest.mark.parametrize("cpu_max, expected", [("150000", 2), ("max", 64)])
+def test_a_cpu_max_without_a_period_uses_the_default_period_of_100_ms(tmp_path, cpu_max, expected):
+    assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == expected
+
+
+@pytest.mark.parametrize(
+    "cpu_max, expected",
+    [("1 100000", 1), ("3 1", 3)],
+    ids=["one-microsecond-quota", "one-microsecond-period"],
+)
+def test_the_smallest_positive_quota_and_period_are_still_a_limit(tmp_path, cpu_max, expected):
+    assert cpus_on_big_host(tmp_path, {"cpu.max": cpu_max}) == expected
 
 
 def test_an_unreadable_cpu_quota_means_no_limit(tmp_path):
@@ -155,6 +202,17 @@ def test_on_a_cgroup_v1_host_a_quota_on_our_own_cgroup_or_a_parent_applies(tmp_p
     assert cpus_on_big_host(tmp_path, files, own_cgroups) == 2
 
 
+def test_a_colon_in_our_cgroup_path_is_part_of_the_path(tmp_path):
+    files = {"system.slice/app:web.service/cpu.max": "200000 100000"}
+    assert cpus_on_big_host(tmp_path, files, "0::/system.slice/app:web.service\n") == 2
+
+
+def test_a_line_of_proc_self_cgroup_that_is_not_id_controllers_path_does_not_hide_the_lines_after_it(tmp_path):
+    files = {"system.slice/app.service/cpu.max": "200000 100000"}
+    own_cgroup = "not a cgroup line\n0::/system.slice/app.service\n"
+    assert cpus_on_big_host(tmp_path, files, own_cgroup) == 2
+
+
 def test_a_cgroup_path_outside_the_mounted_tree_is_not_followed(tmp_path):
     # In a cgroup namespace, a cgroup outside it shows up as "/../...".
     outside = tmp_path / "elsewhere" / "cpu.max"
@@ -178,8 +236,11 @@ def test_without_cgroup_files_there_is_no_memory_limit(tmp_path):
         ({"memory/memory.limit_in_bytes": "536870912\n"}, 512 * MIB),
         ({"memory/memory.limit_in_bytes": V1_UNLIMITED}, None),
         ({"memory.max": "plenty"}, None),
+        ({"memory.max": "0\n"}, None),
+        ({"memory.max": "1\n"}, 1),
+        ({"memory/memory.limit_in_bytes": str(V1_UNLIMITED_MEMORY)}, None),
     ],
-    ids=["v2-limit", "v2-max", "v1-limit", "v1-huge", "garbage"],
+    ids=["v2-limit", "v2-max", "v1-limit", "v1-huge", "garbage", "zero", "one-byte", "v1-at-the-unlimited-threshold"],
 )
 def test_the_memory_limit_is_read_from_cgroup_v2_or_v1(tmp_path, files, expected):
     assert memory_limit(tmp_path, files) == expected
@@ -300,6 +361,14 @@ def test_the_memory_limit_and_web_concurrency_still_decide_the_workers_within_th
         ).connections_per_worker
         == 5
     )
+
+
+def test_this_instance_is_sized_for_the_cpus_and_memory_this_process_may_use(monkeypatch):
+    # 8 CPUs would make 9 workers; 512 MiB holds only (512 - 32) // 128 = 3.
+    monkeypatch.setattr(sizing, "available_cpus", lambda: 8)
+    monkeypatch.setattr(sizing, "memory_limit_bytes", lambda: 512 * MIB)
+    size = sizing.this_instance({"GUNICORN_THREADS": "4"})
+    assert (size.workers, size.threads, size.connections_per_worker) == (3, 4, 4)
 
 
 # --- Bad settings -----------------------------------------------------------

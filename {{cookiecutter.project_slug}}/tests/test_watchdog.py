@@ -171,6 +171,12 @@ def test_the_watchdog_watches_from_a_daemon_thread_of_its_own(world):
     )
 
 
+def test_even_the_shortest_timeout_gunicorn_takes_is_watched(world):
+    RequestWatchdog(Worker(timeout=1)).start()
+
+    assert [thread.started for thread in world.threads] == [True]
+
+
 def test_no_watchdog_runs_when_gunicorns_timeout_is_off(world):
     RequestWatchdog(Worker(timeout=0)).start()
 

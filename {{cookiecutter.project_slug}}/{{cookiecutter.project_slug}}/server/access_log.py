@@ -8,7 +8,7 @@ client address, request line, status, body bytes sent, time taken, user
 agent. Gunicorn writes it; this logger only leaves two kinds of request
 out, as they would bury the rest: health checks that passed (a platform
 asks every few seconds) and static files served (a page pulls several;
-their names are hashed and browsers keep them for a year). A failing
+their names are hashed and browsers keep them for ten years). A failing
 health check, a static file that is missing and every other request are
 logged.
 """
@@ -31,7 +31,7 @@ class AccessLogger(Logger):
 
 def status_code(resp):
     """The response's status as a number; None when gunicorn gives none (its own error replies may not)."""
-    code = str(getattr(resp, "status", None) or "").split(" ", 1)[0]
+    code = str(resp.status).partition(" ")[0]  # from "200 OK", 200 (ASGI), or None, which has no number
     return int(code) if code.isdigit() else None
 
 

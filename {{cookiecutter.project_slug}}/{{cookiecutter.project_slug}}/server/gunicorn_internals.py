@@ -84,7 +84,7 @@ def unsupported(server=None):
     if server is not None:
         missing = [name for name in ARBITER_ATTRIBUTES if not hasattr(server, name)]
         missing += (
-            ["a socket on each listener"]
+            ["socket on each listener"]
             if not all(hasattr(listener, "sock") for listener in getattr(server, "LISTENERS", []))
             else []
         )
