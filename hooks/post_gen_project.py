@@ -29,6 +29,10 @@ DEPLOY_FILES = {
 }
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
 STARTUP_TIMEOUT_SECONDS = 60
+# How often to try /healthz while gunicorn starts: often, since each try is cheap.
+PROBE_INTERVAL_SECONDS = 0.05
+# A page that takes longer than this to answer fails the check rather than hanging it.
+REQUEST_TIMEOUT_SECONDS = 10
 SHUTDOWN_TIMEOUT_SECONDS = 35
 
 
@@ -141,7 +145,7 @@ def run_manage(python, env, *args):
 
 
 def get(port, path, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
     try:
         # Sent as the platform's TLS-terminating router would.
         connection.request("GET", path, headers={"X-Forwarded-Proto": "https", **(headers or {})})
@@ -149,6 +153,14 @@ def get(port, path, headers=None):
         return response.status, response, response.read()
     finally:
         connection.close()
+
+
+def get_page(port, path, headers=None):
+    """get(), for a server already healthy: a page that does not answer in time fails the check."""
+    try:
+        return get(port, path, headers)
+    except TimeoutError:
+        raise BootCheckFailed(f"{path} did not answer within {REQUEST_TIMEOUT_SECONDS} s.") from None
 
 
 def wait_until_healthy(server, port):
@@ -159,7 +171,7 @@ def wait_until_healthy(server, port):
         try:
             status, _, _ = get(port, "/healthz")
         except OSError:
-            time.sleep(0.05)
+            time.sleep(PROBE_INTERVAL_SECONDS)
             continue
         if status == 200:
             return
@@ -168,13 +180,13 @@ def wait_until_healthy(server, port):
 
 
 def check_pages(port):
-    status, _, body = get(port, "/")
+    status, _, body = get_page(port, "/")
     if status != 200:
         raise BootCheckFailed(f"the landing page answered {status}, not 200:\n{body[:500].decode(errors='replace')}")
     step("GET / -> 200")
     manifest = json.loads((PROJECT_DIR / "staticfiles" / "staticfiles.json").read_text())
     hashed_path = "/static/" + manifest["paths"]["css/site.css"]
-    status, response, _ = get(port, hashed_path, {"Accept-Encoding": "gzip"})
+    status, response, _ = get_page(port, hashed_path, {"Accept-Encoding": "gzip"})
     encoding = response.getheader("Content-Encoding")
     cache_control = response.getheader("Cache-Control") or ""
     if status != 200 or encoding != "gzip" or "immutable" not in cache_control:

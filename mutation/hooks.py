@@ -15,7 +15,7 @@ hook_mutants.py carries the mutant under test into the hooks' processes.
 Measured: every function of pre_gen_project.py, against test_answers_rejected.py
 and the bakes of test_bake.py in TESTS; of post_gen_project.py, what every bake
 runs (the deploy files left out, .env) against those bakes, and the boot
-check's checking functions (check_pages, get, wait_until_healthy, stop)
+check's checking functions (check_pages, get, get_page, wait_until_healthy, stop)
 against test_boot_check_checks.py.
 Not measured (their mutants are made but not run, and are left out of the
 score; the run prints how many), because only a real bake with the boot check
@@ -53,7 +53,8 @@ TESTS = [
 ]
 MEASURED = {
     "pre_gen_project": None,  # every function
-    "post_gen_project": ["remove_unchosen_deploy_files", "write_env_file", "check_pages", "get", "wait_until_healthy", "stop"],
+    "post_gen_project": ["remove_unchosen_deploy_files", "write_env_file", "check_pages", "get", "get_page", "wait_until_healthy",
+                         "stop"],
 }
 NOT_MEASURED = {
     "post_gen_project": {

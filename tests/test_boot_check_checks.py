@@ -7,6 +7,7 @@ check must stop generation with a message saying what it expected."""
 import http.server
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -123,6 +124,57 @@ def test_a_server_that_never_answers_fails_the_check_when_the_startup_time_is_up
     finally:
         running.kill()
         running.wait()
+
+
+def failure_of(hook, check, *args):
+    """Run a check in a thread and return its BootCheckFailed message (None if it passed);
+    fail the test if it still waits after 5 s, where it would otherwise wait for ever."""
+    outcome = []
+
+    def run():
+        try:
+            check(*args)
+        except hook.BootCheckFailed as failure:
+            outcome.append(str(failure))
+        except Exception as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    checking = threading.Thread(target=run, daemon=True)
+    checking.start()
+    checking.join(5)
+    assert not checking.is_alive(), "the check still waits on a server that never answers"
+    [result] = outcome
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (the kernel queues them) and never answers a request."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        yield silent.getsockname()[1]
+
+
+def test_a_page_that_never_answers_fails_the_check_when_the_request_time_is_up(hook, monkeypatch, silent_port):
+    monkeypatch.setattr(hook, "REQUEST_TIMEOUT_SECONDS", 0.3)
+
+    assert failure_of(hook, hook.check_pages, silent_port) == "/ did not answer within 0.3 s."
+
+
+def test_a_health_check_that_never_answers_is_retried_until_the_startup_time_is_up(hook, monkeypatch, silent_port):
+    monkeypatch.setattr(hook, "REQUEST_TIMEOUT_SECONDS", 0.1)
+    monkeypatch.setattr(hook, "STARTUP_TIMEOUT_SECONDS", 0.5)
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        message = failure_of(hook, hook.wait_until_healthy, running, silent_port)
+    finally:
+        running.kill()
+        running.wait()
+
+    assert message == "gunicorn did not answer /healthz within 0.5 s."
 
 
 def test_a_landing_page_error_is_shown_as_its_first_500_bytes_even_if_not_utf8(hook, serve):
