@@ -257,7 +257,8 @@ def main():
         log_path = PROJECT_DIR / ".boot-check.log"
         log = log_path.read_text()[-3000:] if log_path.exists() else ""
         print(f"Boot check FAILED: {failure}\n\ngunicorn's output:\n{log}", file=sys.stderr)
-        print("Cookiecutter removes the project now; add --keep-project-on-failure to inspect it.", file=sys.stderr)
+        print("Unless --keep-project-on-failure was given, cookiecutter removes the project now; rerun with it to inspect.",
+              file=sys.stderr)
         sys.exit(1)
     print(f"Boot check passed in {time.monotonic() - started:.1f} s.", flush=True)
 
