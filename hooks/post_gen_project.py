@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+# Cookiecutter runs this hook in the new project, so the commands below run there too.
 PROJECT_DIR = Path.cwd()
 DEPLOY_FILES = {
     "Docker": ({{ cookiecutter.deploy_docker }}, ["Dockerfile", ".dockerignore", "compose.yaml"]),
@@ -85,21 +86,24 @@ def python_with_requirements():
         uv = uv_command()
         sync = [uv, "sync", "--locked", "--no-dev"]
         step("uv sync --locked --no-dev (the Python of .python-version)")
-        synced = subprocess.run(sync, cwd=PROJECT_DIR, capture_output=True, text=True)
+        synced = subprocess.run(sync, capture_output=True, text=True)
         if synced.returncode != 0:
             # uv fetches the Python .python-version names; where it cannot (no
             # network for Python builds), an installed one the project supports
             # shows just as well whether the project boots.
             python = installed_python()
             if python is None:
-                raise subprocess.CalledProcessError(synced.returncode, sync, synced.stdout, synced.stderr)
+                return could_not_install(synced.stderr)
             step(f"that Python could not be had here; using {python}, which the project supports too")
-            subprocess.run([*sync, "--python", python], cwd=PROJECT_DIR, check=True, capture_output=True, text=True)
+            subprocess.run([*sync, "--python", python], check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as error:
-        last_lines = "\n".join(error.stderr.strip().splitlines()[-5:])
-        print(f"Could not install the project's dependencies (offline?):\n{last_lines}", file=sys.stderr)
-        return None
+        return could_not_install(error.stderr)
     return str(PROJECT_DIR / ".venv" / "bin" / "python")
+
+
+def could_not_install(stderr):
+    last_lines = "\n".join(stderr.strip().splitlines()[-5:])
+    print(f"Could not install the project's dependencies (offline?):\n{last_lines}", file=sys.stderr)
 
 
 def installed_python():
@@ -109,7 +113,9 @@ def installed_python():
     answer with the .python-version the project asks for and this machine lacks.
     """
     floor = tuple(map(int, re.search(r'requires-python = ">=(\d+)\.(\d+)', (PROJECT_DIR / "pyproject.toml").read_text()).groups()))
-    candidates = [sys.executable, *filter(None, (shutil.which(f"python3.{minor}") for minor in range(20, floor[1] - 1, -1)))]
+    versioned_names = {path.name for directory in os.get_exec_path() for path in Path(directory).glob("python3.*")
+                       if re.fullmatch(r"python3\.\d+", path.name)}
+    candidates = [sys.executable, *filter(None, map(shutil.which, sorted(versioned_names)))]
     candidates += sorted(map(str, Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.*/bin/python3")))
     found = {}
     for candidate in candidates:
@@ -139,7 +145,7 @@ def production_environment(secret_key):
 
 
 def run_manage(python, env, *args):
-    result = subprocess.run([python, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    result = subprocess.run([python, "manage.py", *args], env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise BootCheckFailed(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
 
@@ -223,7 +229,7 @@ def boot_check(python, secret_key):
         server = subprocess.Popen(
             # The start command of the Procfile, Dockerfile and render.yaml.
             [python, "-m", "{{ cookiecutter.project_slug }}.server", "--bind", f"127.0.0.1:{port}"],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             wait_until_healthy(server, port)

@@ -5,16 +5,13 @@ stand-in server on loopback that answers as a broken project would: each
 check must stop generation with a message saying what it expected."""
 
 import http.server
-import importlib.util
 import json
 import socket
 import subprocess
 import sys
 import threading
 
-import jinja2
 import pytest
-from support.project import TEMPLATE_DIR
 
 STYLESHEET = "/static/css/site.0123456789ab.css"
 GOOD = {
@@ -25,20 +22,12 @@ GOOD = {
 
 
 @pytest.fixture
-def hook(tmp_path, monkeypatch):
-    """The hook module, in a project directory holding a collectstatic manifest."""
+def hook(post_gen_hook, tmp_path):
+    """The hook, in a project directory holding a collectstatic manifest."""
     manifest = tmp_path / "staticfiles" / "staticfiles.json"
     manifest.parent.mkdir()
     manifest.write_text(json.dumps({"paths": {"css/site.css": STYLESHEET.removeprefix("/static/")}}))
-    monkeypatch.chdir(tmp_path)
-    context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()) | {"project_slug": "my_service"}
-    source = jinja2.Template((TEMPLATE_DIR / "hooks" / "post_gen_project.py").read_text()).render(cookiecutter=context)
-    (tmp_path / "hook.py").write_text(source)
-    # Named by its path in the template, as mutation/hooks.py's mutants of it are.
-    spec = importlib.util.spec_from_file_location("hooks.post_gen_project", tmp_path / "hook.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return post_gen_hook
 
 
 @pytest.fixture
@@ -67,7 +56,8 @@ def serve():
                 pass
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # Polled often, so that shutting it down at the end of a test is quick.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         servers.append(server)
         return server.server_address[1]
 
