@@ -9,17 +9,17 @@ leaving every line that holds a Jinja expression alone (those are answers, not
 logic, and a mutant there would not render). The template's tests run from
 mutmut's mutants/ copy, whose tests/support finds the template beside it: so
 they bake the copy, and cookiecutter renders and runs the mutated hooks (and
-test_boot_check_checks.py loads the mutated post-generation hook in-process).
-hook_mutants.py carries the mutant under test into the hooks' processes.
+test_boot_check_checks.py and test_boot_check_setup.py load the mutated
+post-generation hook in-process). hook_mutants.py carries the mutant under
+test into the hooks' processes.
 
 Measured: every function of pre_gen_project.py, against test_answers_rejected.py
-and the bakes of test_bake.py in TESTS; of post_gen_project.py, what every bake
-runs (the deploy files left out, .env) against those bakes, and the boot
-check's checking functions (check_pages, get, get_page, wait_until_healthy, stop)
-against test_boot_check_checks.py.
-Not measured (their mutants are made but not run, and are left out of the
-score; the run prints how many), because only a real bake with the boot check
-reaches them, a minute or more each (test_boot_check.py): NOT_MEASURED below.
+(which also judges answers in-process) and the bakes of test_bake.py in TESTS;
+of post_gen_project.py, what every bake runs (the deploy files left out, .env)
+against those bakes, and the boot check's functions (MEASURED below) against
+the two in-process test modules. Not measured (their mutants are made but not
+run, and are left out of the score; the run prints how many): NOT_MEASURED
+below, each with its reason.
 
 Prints the score and every surviving mutant with its diff (mutation/run.py's
 judgement), and exits 1 below run.py's TARGET or on a survivor not listed in
@@ -45,6 +45,7 @@ TEMPLATE_FILES = ["hooks", "tests", "templates", "{{cookiecutter.project_slug}}"
 TESTS = [
     "tests/test_answers_rejected.py",
     "tests/test_boot_check_checks.py",
+    "tests/test_boot_check_setup.py",
     # The bakes that check what the post-generation hook leaves behind.
     "tests/test_bake.py::test_a_deploy_target_left_out_leaves_out_its_files_only",
     "tests/test_bake.py::test_the_secret_key_is_in_the_ignored_env_file_and_in_no_tracked_file",
@@ -53,18 +54,15 @@ TESTS = [
 ]
 MEASURED = {
     "pre_gen_project": None,  # every function
-    "post_gen_project": ["remove_unchosen_deploy_files", "write_env_file", "check_pages", "get", "get_page", "wait_until_healthy",
-                         "stop"],
+    "post_gen_project": [
+        "remove_unchosen_deploy_files", "write_env_file", "step", "python_with_requirements", "could_not_install",
+        "installed_python", "free_port", "production_environment", "run_manage", "get", "get_page", "wait_until_healthy",
+        "check_pages", "stop",
+    ],
 }
 NOT_MEASURED = {
     "post_gen_project": {
-        "step": "prints progress; only test_boot_check.py's real bakes read what it prints",
-        "uv_command": "installs uv with pip: the network and a minute",
-        "python_with_requirements": "uv sync of the whole project: the network and a minute",
-        "installed_python": "asks every interpreter on the machine; only the boot check of a real bake calls it",
-        "free_port": "only the boot check of a real bake calls it",
-        "production_environment": "only the boot check of a real bake calls it",
-        "run_manage": "migrate and collectstatic of a real project",
+        "uv_command": "its fallback installs uv from PyPI with pip: the network and a minute (uv on the PATH is tested)",
         "boot_check": "starts the real project under gunicorn",
         "main": "its boot-check branch boots the real project",
     },
@@ -106,7 +104,7 @@ def mutation_test(workdir, max_children):
         return 1
     statuses = mutant_statuses(copy)
     measured = {name: status for name, status in statuses.items() if is_measured(name)}
-    print(f"Not measured: {len(statuses) - len(measured)} mutants of functions only a real bake with the boot check reaches:")
+    print(f"Not measured: {len(statuses) - len(measured)} mutants, of these functions:")
     for hook, functions in NOT_MEASURED.items():
         for function, reason in functions.items():
             print(f"  {hook}.{function}: {reason}")
