@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+# Cookiecutter runs this hook in the new project, so the commands below run there too.
 PROJECT_DIR = Path.cwd()
 DEPLOY_FILES = {
     "Docker": ({{ cookiecutter.deploy_docker }}, ["Dockerfile", ".dockerignore", "compose.yaml"]),
@@ -29,6 +30,10 @@ DEPLOY_FILES = {
 }
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
 STARTUP_TIMEOUT_SECONDS = 60
+# How often to try /healthz while gunicorn starts: often, since each try is cheap.
+PROBE_INTERVAL_SECONDS = 0.05
+# A page that takes longer than this to answer fails the check rather than hanging it.
+REQUEST_TIMEOUT_SECONDS = 10
 SHUTDOWN_TIMEOUT_SECONDS = 35
 
 
@@ -81,21 +86,24 @@ def python_with_requirements():
         uv = uv_command()
         sync = [uv, "sync", "--locked", "--no-dev"]
         step("uv sync --locked --no-dev (the Python of .python-version)")
-        synced = subprocess.run(sync, cwd=PROJECT_DIR, capture_output=True, text=True)
+        synced = subprocess.run(sync, capture_output=True, text=True)
         if synced.returncode != 0:
             # uv fetches the Python .python-version names; where it cannot (no
             # network for Python builds), an installed one the project supports
             # shows just as well whether the project boots.
             python = installed_python()
             if python is None:
-                raise subprocess.CalledProcessError(synced.returncode, sync, synced.stdout, synced.stderr)
+                return could_not_install(synced.stderr)
             step(f"that Python could not be had here; using {python}, which the project supports too")
-            subprocess.run([*sync, "--python", python], cwd=PROJECT_DIR, check=True, capture_output=True, text=True)
+            subprocess.run([*sync, "--python", python], check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as error:
-        last_lines = "\n".join(error.stderr.strip().splitlines()[-5:])
-        print(f"Could not install the project's dependencies (offline?):\n{last_lines}", file=sys.stderr)
-        return None
+        return could_not_install(error.stderr)
     return str(PROJECT_DIR / ".venv" / "bin" / "python")
+
+
+def could_not_install(stderr):
+    last_lines = "\n".join(stderr.strip().splitlines()[-5:])
+    print(f"Could not install the project's dependencies (offline?):\n{last_lines}", file=sys.stderr)
 
 
 def installed_python():
@@ -105,7 +113,9 @@ def installed_python():
     answer with the .python-version the project asks for and this machine lacks.
     """
     floor = tuple(map(int, re.search(r'requires-python = ">=(\d+)\.(\d+)', (PROJECT_DIR / "pyproject.toml").read_text()).groups()))
-    candidates = [sys.executable, *filter(None, (shutil.which(f"python3.{minor}") for minor in range(20, floor[1] - 1, -1)))]
+    versioned_names = {path.name for directory in os.get_exec_path() for path in Path(directory).glob("python3.*")
+                       if re.fullmatch(r"python3\.\d+", path.name)}
+    candidates = [sys.executable, *filter(None, map(shutil.which, sorted(versioned_names)))]
     candidates += sorted(map(str, Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.*/bin/python3")))
     found = {}
     for candidate in candidates:
@@ -135,13 +145,13 @@ def production_environment(secret_key):
 
 
 def run_manage(python, env, *args):
-    result = subprocess.run([python, "manage.py", *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    result = subprocess.run([python, "manage.py", *args], env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise BootCheckFailed(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
 
 
 def get(port, path, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
     try:
         # Sent as the platform's TLS-terminating router would.
         connection.request("GET", path, headers={"X-Forwarded-Proto": "https", **(headers or {})})
@@ -149,6 +159,14 @@ def get(port, path, headers=None):
         return response.status, response, response.read()
     finally:
         connection.close()
+
+
+def get_page(port, path, headers=None):
+    """get(), for a server already healthy: a page that does not answer in time fails the check."""
+    try:
+        return get(port, path, headers)
+    except TimeoutError:
+        raise BootCheckFailed(f"{path} did not answer within {REQUEST_TIMEOUT_SECONDS} s.") from None
 
 
 def wait_until_healthy(server, port):
@@ -159,7 +177,7 @@ def wait_until_healthy(server, port):
         try:
             status, _, _ = get(port, "/healthz")
         except OSError:
-            time.sleep(0.05)
+            time.sleep(PROBE_INTERVAL_SECONDS)
             continue
         if status == 200:
             return
@@ -168,13 +186,13 @@ def wait_until_healthy(server, port):
 
 
 def check_pages(port):
-    status, _, body = get(port, "/")
+    status, _, body = get_page(port, "/")
     if status != 200:
         raise BootCheckFailed(f"the landing page answered {status}, not 200:\n{body[:500].decode(errors='replace')}")
     step("GET / -> 200")
     manifest = json.loads((PROJECT_DIR / "staticfiles" / "staticfiles.json").read_text())
     hashed_path = "/static/" + manifest["paths"]["css/site.css"]
-    status, response, _ = get(port, hashed_path, {"Accept-Encoding": "gzip"})
+    status, response, _ = get_page(port, hashed_path, {"Accept-Encoding": "gzip"})
     encoding = response.getheader("Content-Encoding")
     cache_control = response.getheader("Cache-Control") or ""
     if status != 200 or encoding != "gzip" or "immutable" not in cache_control:
@@ -211,7 +229,7 @@ def boot_check(python, secret_key):
         server = subprocess.Popen(
             # The start command of the Procfile, Dockerfile and render.yaml.
             [python, "-m", "{{ cookiecutter.project_slug }}.server", "--bind", f"127.0.0.1:{port}"],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             wait_until_healthy(server, port)
@@ -245,7 +263,8 @@ def main():
         log_path = PROJECT_DIR / ".boot-check.log"
         log = log_path.read_text()[-3000:] if log_path.exists() else ""
         print(f"Boot check FAILED: {failure}\n\ngunicorn's output:\n{log}", file=sys.stderr)
-        print("Cookiecutter removes the project now; add --keep-project-on-failure to inspect it.", file=sys.stderr)
+        print("Unless --keep-project-on-failure was given, cookiecutter removes the project now; rerun with it to inspect.",
+              file=sys.stderr)
         sys.exit(1)
     print(f"Boot check passed in {time.monotonic() - started:.1f} s.", flush=True)
 

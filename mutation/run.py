@@ -172,11 +172,11 @@ def mutant_statuses(project):
     return statuses
 
 
-def judge(statuses, project, mutmut, env):
+def judge(statuses, project, mutmut, env, equivalents=HERE / "equivalent_mutants.toml"):
     total = len(statuses)
     detected = sum(status in DETECTED for status in statuses.values())
     score = detected / total if total else 0.0
-    listed = load_equivalent()
+    listed = load_equivalent(equivalents)
     undetected = {name: status for name, status in statuses.items() if status not in DETECTED}
     by_status = {}
     for status in statuses.values():
@@ -199,7 +199,7 @@ def judge(statuses, project, mutmut, env):
     for name, reason in equivalent:
         print(f"  {name}: {reason}")
     if unexplained:
-        print(f"\nSurviving mutants neither killed nor listed in {HERE.name}/equivalent_mutants.toml ({len(unexplained)}):")
+        print(f"\nSurviving mutants neither killed nor listed in {HERE.name}/{equivalents.name} ({len(unexplained)}):")
         for name, status, diff in unexplained:
             print(f"\n{name} ({status})\n{diff}")
     if stale:
@@ -213,8 +213,7 @@ def judge(statuses, project, mutmut, env):
     return 0
 
 
-def load_equivalent():
-    path = HERE / "equivalent_mutants.toml"
+def load_equivalent(path):
     if not path.exists():
         return {}
     return {entry["name"]: entry for entry in tomllib.loads(path.read_text()).get("equivalent", [])}

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -154,3 +155,31 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("deploy measurements")
         for what, value in MEASUREMENTS:
             terminalreporter.write_line(f"{what}: {value}")
+
+
+def load_hook(name, directory, **answers):
+    """hooks/<name>.py rendered as cookiecutter renders it (the defaults of
+    cookiecutter.json, computed as --no-input computes them, with `answers`
+    over them), written to `directory` and imported without running its
+    __main__ part. Named by its path in the template, as mutation/hooks.py's
+    mutants of it are."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.hooks import create_env_with_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=answers)
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    source = create_env_with_context(context).from_string((TEMPLATE_DIR / "hooks" / f"{name}.py").read_text()).render(**context)
+    path = Path(directory) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"hooks.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def post_gen_hook(tmp_path, monkeypatch):
+    """The post-generation hook for the default answers, loaded in-process with tmp_path as the project directory."""
+    monkeypatch.chdir(tmp_path)
+    return load_hook("post_gen_project", tmp_path)

@@ -110,6 +110,14 @@ def test_the_secret_key_is_in_the_ignored_env_file_and_in_no_tracked_file(defaul
     assert oct((default_project / ".env").stat().st_mode & 0o777) == "0o600"
 
 
+def test_the_env_file_turns_debug_on_for_local_development_and_says_never_to_commit_it(cookies):
+    # A bake of its own: mutation/hooks.py credits a bake to the test that makes it, not to those sharing it.
+    lines = (bake(cookies).project_path / ".env").read_text().splitlines()
+
+    assert lines[0] == "# Local development settings; .env.example lists every variable. Never commit this file."
+    assert "DJANGO_DEBUG=true" in lines
+
+
 def test_each_bake_gets_its_own_secret_key(cookies):
     first, second = bake(cookies), bake(cookies)
 
