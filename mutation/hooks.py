@@ -34,11 +34,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from run import HERE, MUTMUT, TEMPLATE_DIR, judge, mutant_statuses
+from run import HERE, MUTMUT, TEMPLATE_DIR, in_workdir, judge, mutant_statuses
 
 # What the tests bake from, copied beside them.
 TEMPLATE_FILES = ["hooks", "tests", "templates", "{{cookiecutter.project_slug}}", "cookiecutter.json", "pyproject.toml"]
@@ -76,12 +75,7 @@ def main():
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     started = time.monotonic()
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        code = mutation_test(args.keep.resolve(), args.max_children)
-    else:
-        with tempfile.TemporaryDirectory(prefix="mutation-hooks-") as workdir:
-            code = mutation_test(Path(workdir), args.max_children)
+    code = in_workdir(args.keep, "mutation-hooks-", mutation_test, args.max_children)
     print(f"Mutation testing of the hooks took {time.monotonic() - started:.0f} s.")
     return code
 

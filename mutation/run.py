@@ -74,14 +74,18 @@ def main():
     if args.results_of:
         project = args.results_of.resolve()
         return judge(mutant_statuses(project), project, str(project / ".venv" / "bin" / "mutmut"), mutmut_env())
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        code = mutation_test(args.keep, args.max_children)
-    else:
-        with tempfile.TemporaryDirectory(prefix="mutation-") as workdir:
-            code = mutation_test(Path(workdir), args.max_children)
+    code = in_workdir(args.keep, "mutation-", mutation_test, args.max_children)
     print(f"Mutation testing took {time.monotonic() - started:.0f} s.")
     return code
+
+
+def in_workdir(keep, prefix, mutation_test, max_children):
+    """mutation_test(workdir, max_children) in `keep`, left there to rerun mutmut by hand, or in a temporary directory."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        return mutation_test(keep.resolve(), max_children)
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        return mutation_test(Path(workdir), max_children)
 
 
 def mutation_test(workdir, max_children):
