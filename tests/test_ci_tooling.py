@@ -67,9 +67,12 @@ COMMIT_PROBLEMS = {
     "YAML syntax": ("check-yaml", {"broken.yaml": "key: [unclosed\n"}),
     "TOML syntax": ("check-toml", {"broken.toml": "key =\n"}),
     "JSON syntax": ("check-json", {"broken.json": '{"key": }\n'}),
+    "mixed line endings": ("mixed-line-ending", {"notes.txt": "a Windows line\r\nand a Unix one\n"}),
     # Over the hook's default limit of 500 KB.
     "large files": ("check-added-large-files", {"large.txt": "x" * 600 * 1024 + "\n"}),
 }
+# The hooks that fix what they find: they change the file and still stop the commit.
+FIXERS = {"ruff-check", "ruff-format", "trailing-whitespace", "end-of-file-fixer", "mixed-line-ending"}
 # pre-commit's line for each hook it ran: its name, dots, the outcome.
 HOOK_RESULT = r"^(.+?)\.{3,}(?:\(no files to check\))?(Passed|Failed|Skipped)$"
 # GitHub runs a `shell: bash` step as `bash --noprofile --norc -eo pipefail {0}`.
@@ -203,13 +206,15 @@ def ruff_version_run_by(command, project, env):
 
 
 def attempted_commit(project, git, env, files, *options):
-    """`git commit` of `files` (name: text) with the installed hooks; then the work tree as it was."""
+    """`git commit` of `files` (name: text) with the installed hooks; then the work tree as it was.
+    Returns the commit's exit code, its output, and the names of the files the hooks changed."""
     for name, text in files.items():
         (project / name).write_text(text)
     run([*git, "add", *files], project, os.environ)
     commit = subprocess.run([*git, "commit", *options], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    changed = [name for name, text in files.items() if (project / name).read_bytes() != text.encode()]
     run(["git", "reset", "-q", "--hard"], project, os.environ)
-    return commit.returncode, commit.stdout + commit.stderr
+    return commit.returncode, commit.stdout + commit.stderr, changed
 
 
 def from_images(dockerfile):
@@ -278,9 +283,10 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_an
 
     assert {hook_id for hook_id, _ in COMMIT_PROBLEMS.values()} <= configured.keys()
     for problem, (hook_id, files) in COMMIT_PROBLEMS.items():
-        returncode, output = attempted_commit(project, git, env, files, "-m", problem)
+        returncode, output, changed = attempted_commit(project, git, env, files, "-m", problem)
         failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
         assert (returncode != 0, failed, f"- hook id: {hook_id}" in output) == (True, [configured[hook_id]["name"]], True), f"{problem}:\n{output}"
+        assert changed == (list(files) if hook_id in FIXERS else []), f"{problem}:\n{output}"
 
     # check-merge-conflict looks only at the commit that concludes a merge.
     attempted_commit(project, git, env, {"conflict.txt": "theirs\n"}, "-q", "--no-verify", "-m", "Theirs")
@@ -290,7 +296,7 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_an
     assert subprocess.run([*git, "merge", "-q", "theirs"], cwd=project, env=env, capture_output=True).returncode != 0
     markers = (project / "conflict.txt").read_text()
     assert "<<<<<<< " in markers
-    returncode, output = attempted_commit(project, git, env, {"conflict.txt": markers}, "--no-edit")
+    returncode, output, _ = attempted_commit(project, git, env, {"conflict.txt": markers}, "--no-edit")
     failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
     assert (returncode != 0, failed) == (True, [configured["check-merge-conflict"]["name"]]), output
 
