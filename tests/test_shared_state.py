@@ -10,7 +10,6 @@ import http.client
 import re
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 
@@ -145,9 +144,8 @@ def test_while_redis_is_down_sessions_fall_back_to_the_database_and_pages_withou
 def test_a_redis_that_never_answers_costs_a_cache_call_a_second_and_pages_without_the_cache_nothing(shared_env, fault_project, tmp_path):
     """A Redis that accepts connections and then says nothing (a hung server, a
     dropped route) is the slow case: only the one-second timeouts end the wait."""
+    # Listening, never accepting: the kernel completes each connection and queues it, and nothing ever answers.
     with socket.create_server(("127.0.0.1", 0)) as silent_redis:
-        held = []
-        threading.Thread(target=lambda: held.extend(iter(silent_redis.accept, None)), daemon=True).start()
         env = {**shared_env, "REDIS_URL": f"redis://127.0.0.1:{silent_redis.getsockname()[1]}/0", "WEB_CONCURRENCY": "1"}
         with instance(fault_project, env, tmp_path / "gunicorn.log") as server:
             cache_call = cache_through(server.port, "get=greeting")
