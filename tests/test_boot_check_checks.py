@@ -66,6 +66,15 @@ def serve():
         server.shutdown()
 
 
+@pytest.fixture
+def gunicorn_process():
+    """A process standing in for gunicorn's master: running, until the test is over."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
 def test_a_project_that_answers_as_it_should_passes_and_says_what_it_got(hook, serve, capsys):
     hook.check_pages(serve(GOOD))
 
@@ -75,26 +84,18 @@ def test_a_project_that_answers_as_it_should_passes_and_says_what_it_got(hook, s
     ]
 
 
-def test_a_health_check_answering_200_passes(hook, serve):
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        hook.wait_until_healthy(running, serve(GOOD))
-    finally:
-        running.kill()
-        running.wait()
+def test_a_health_check_answering_200_passes(hook, serve, gunicorn_process):
+    hook.wait_until_healthy(gunicorn_process, serve(GOOD))
 
 
-def test_a_server_that_starts_listening_late_passes_once_it_answers(hook, serve):
+def test_a_server_that_starts_listening_late_passes_once_it_answers(hook, serve, gunicorn_process):
     port = hook.free_port()
     late = threading.Timer(0.3, serve, (GOOD, port))
     late.start()
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        hook.wait_until_healthy(running, port)
+        hook.wait_until_healthy(gunicorn_process, port)
     finally:
         late.join()
-        running.kill()
-        running.wait()
 
 
 def test_a_server_that_exits_before_answering_fails_the_check_with_its_exit_code(hook):
@@ -105,15 +106,11 @@ def test_a_server_that_exits_before_answering_fails_the_check_with_its_exit_code
         hook.wait_until_healthy(exited, hook.free_port())
 
 
-def test_a_server_that_never_answers_fails_the_check_when_the_startup_time_is_up(hook, monkeypatch):
+def test_a_server_that_never_answers_fails_the_check_when_the_startup_time_is_up(hook, monkeypatch, gunicorn_process):
     monkeypatch.setattr(hook, "STARTUP_TIMEOUT_SECONDS", 0.3)
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        with pytest.raises(hook.BootCheckFailed, match=r"gunicorn did not answer /healthz within 0.3 s."):
-            hook.wait_until_healthy(running, hook.free_port())
-    finally:
-        running.kill()
-        running.wait()
+
+    with pytest.raises(hook.BootCheckFailed, match=r"gunicorn did not answer /healthz within 0.3 s."):
+        hook.wait_until_healthy(gunicorn_process, hook.free_port())
 
 
 def failure_of(hook, check, *args):
@@ -154,15 +151,12 @@ def test_a_page_that_never_answers_fails_the_check_when_the_request_time_is_up(h
     assert failure_of(hook, hook.check_pages, silent_port) == "/ did not answer within 0.3 s."
 
 
-def test_a_health_check_that_never_answers_is_retried_until_the_startup_time_is_up(hook, monkeypatch, silent_port):
+def test_a_health_check_that_never_answers_is_retried_until_the_startup_time_is_up(
+        hook, monkeypatch, silent_port, gunicorn_process):
     monkeypatch.setattr(hook, "REQUEST_TIMEOUT_SECONDS", 0.1)
     monkeypatch.setattr(hook, "STARTUP_TIMEOUT_SECONDS", 0.5)
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        message = failure_of(hook, hook.wait_until_healthy, running, silent_port)
-    finally:
-        running.kill()
-        running.wait()
+
+    message = failure_of(hook, hook.wait_until_healthy, gunicorn_process, silent_port)
 
     assert message == "gunicorn did not answer /healthz within 0.5 s."
 
@@ -197,15 +191,11 @@ def test_a_broken_page_or_stylesheet_fails_the_check_saying_what_was_expected(ho
     assert message in str(failure.value)
 
 
-def test_a_health_check_that_does_not_answer_200_fails_the_check(hook, serve):
+def test_a_health_check_that_does_not_answer_200_fails_the_check(hook, serve, gunicorn_process):
     port = serve({**GOOD, "/healthz": (503, {})})
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        with pytest.raises(hook.BootCheckFailed, match="/healthz answered 503, not 200"):
-            hook.wait_until_healthy(running, port)
-    finally:
-        running.kill()
-        running.wait()
+
+    with pytest.raises(hook.BootCheckFailed, match="/healthz answered 503, not 200"):
+        hook.wait_until_healthy(gunicorn_process, port)
 
 
 @pytest.mark.parametrize(
