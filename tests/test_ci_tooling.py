@@ -217,6 +217,11 @@ def attempted_commit(project, git, env, files, *options):
     return commit.returncode, commit.stdout + commit.stderr, changed
 
 
+def failed_hooks(output):
+    """The names of the hooks pre-commit reports as failed, in its order."""
+    return [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
+
+
 def from_images(dockerfile):
     """The image each FROM line names (`FROM [--platform=...] image [AS stage]`), less earlier stages' names."""
     images, stages = [], set()
@@ -284,8 +289,7 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_an
     assert {hook_id for hook_id, _ in COMMIT_PROBLEMS.values()} <= configured.keys()
     for problem, (hook_id, files) in COMMIT_PROBLEMS.items():
         returncode, output, changed = attempted_commit(project, git, env, files, "-m", problem)
-        failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
-        assert (returncode != 0, failed, f"- hook id: {hook_id}" in output) == (True, [configured[hook_id]["name"]], True), f"{problem}:\n{output}"
+        assert (returncode != 0, failed_hooks(output), f"- hook id: {hook_id}" in output) == (True, [configured[hook_id]["name"]], True), f"{problem}:\n{output}"
         assert changed == (list(files) if hook_id in FIXERS else []), f"{problem}:\n{output}"
 
     # check-merge-conflict looks only at the commit that concludes a merge.
@@ -297,8 +301,7 @@ def test_the_readmes_pre_commit_commands_install_hooks_that_pass_a_fresh_bake_an
     markers = (project / "conflict.txt").read_text()
     assert "<<<<<<< " in markers
     returncode, output, _ = attempted_commit(project, git, env, {"conflict.txt": markers}, "--no-edit")
-    failed = [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
-    assert (returncode != 0, failed) == (True, [configured["check-merge-conflict"]["name"]]), output
+    assert (returncode != 0, failed_hooks(output)) == (True, [configured["check-merge-conflict"]["name"]]), output
 
 
 def ci_environment(checkout, workflow, job, database_url):
