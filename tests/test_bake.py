@@ -8,6 +8,7 @@ import warnings
 import pytest
 import yaml
 from conftest import bake
+from support.deploy import from_images
 
 DEPLOY_FILES = {
     "deploy_docker": ["Dockerfile", ".dockerignore", "compose.yaml"],
@@ -148,7 +149,7 @@ def test_the_python_version_sets_what_deploys_and_requires_python_what_the_proje
 
     assert result.exit_code == 0, result.exception
     assert (result.project_path / ".python-version").read_text().strip() == version
-    assert re.findall(r"^FROM (\S+)", (result.project_path / "Dockerfile").read_text(), re.MULTILINE) == [f"python:{version}-slim"] * 2
+    assert from_images((result.project_path / "Dockerfile").read_text()) == [f"python:{version}-slim"] * 2
     pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == supported
 

@@ -24,6 +24,7 @@ from conftest import TEST_PYTHON_VERSION, bake
 from support.deploy import (
     check_jsonschema,
     clean_environment,
+    from_images,
     git_checkout,
     new_database,
     python_of_version,
@@ -220,20 +221,6 @@ def attempted_commit(project, git, env, files, *options):
 def failed_hooks(output):
     """The names of the hooks pre-commit reports as failed, in its order."""
     return [name for name, result in re.findall(HOOK_RESULT, output, re.MULTILINE) if result == "Failed"]
-
-
-def from_images(dockerfile):
-    """The image each FROM line names (`FROM [--platform=...] image [AS stage]`), less earlier stages' names."""
-    images, stages = [], set()
-    for line in dockerfile.splitlines():
-        words = line.split()
-        if words[:1] and words[0].upper() == "FROM":
-            image, *rest = [word for word in words[1:] if not word.startswith("--")]
-            if image not in stages:
-                images.append(image)
-            if len(rest) == 2 and rest[0].upper() == "AS":
-                stages.add(rest[1])
-    return images
 
 
 def test_every_from_line_of_the_dockerfile_names_the_python_version_answers_image_in_a_tag_dependabot_reads(default_project):

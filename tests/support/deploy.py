@@ -1,6 +1,7 @@
-"""What the deploy tests share: the generated README's commands, a checkout
-as a platform gets it, an interpreter of the project's Python version, the
-published schemas, and the numbers worth printing at the end of a run."""
+"""What the deploy tests share: the generated README's commands, the images
+a Dockerfile builds from, a checkout as a platform gets it, an interpreter of
+the project's Python version, the published schemas, and the numbers worth
+printing at the end of a run."""
 
 import os
 import re
@@ -38,6 +39,20 @@ def readme_commands(project_dir, heading):
         raise LookupError(f"no '{heading}' section in the README")
     blocks = re.findall(r"^```sh\n(.*?)^```", match.group(1), re.MULTILINE | re.DOTALL)
     return [line for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def from_images(dockerfile):
+    """The image each FROM line names (`FROM [--platform=...] image [AS stage]`), less earlier stages' names."""
+    images, stages = [], set()
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words[:1] and words[0].upper() == "FROM":
+            image, *rest = [word for word in words[1:] if not word.startswith("--")]
+            if image not in stages:
+                images.append(image)
+            if len(rest) == 2 and rest[0].upper() == "AS":
+                stages.add(rest[1])
+    return images
 
 
 def git_checkout(project_dir, destination):
