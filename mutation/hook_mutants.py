@@ -25,6 +25,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from subprocess_mutants import record_hits_in
 
 HITS = "MUTMUT_HOOK_HITS"
 HOOKS = "hooks"
@@ -67,19 +68,9 @@ def _popen_init(self, *args, **kwargs):
     _original_init(self, *args, **kwargs)
 
 
-def _install_hook_recorder(path):
-    from mutmut.mutation import trampoline
-
-    def record(name, caller=None):
-        with open(path, "a") as hits:
-            hits.write(name + "\n")
-
-    trampoline.record_trampoline_hit = record
-
-
 if os.environ.get(HITS):
     # A hook (or the cookiecutter running it) started by a test while mutmut collects stats.
-    _install_hook_recorder(os.environ[HITS])
+    record_hits_in(os.environ[HITS])
 
 
 def pytest_configure(config):

@@ -125,7 +125,9 @@ def install(venv):
                    check=True)
     site_packages = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                         capture_output=True, text=True, check=True).stdout.strip())
-    shutil.copy(HERE / "hook_mutants.py", site_packages / "hook_mutants.py")
+    # hook_mutants.py records hits with subprocess_mutants.py's recorder.
+    for plugin in ("hook_mutants.py", "subprocess_mutants.py"):
+        shutil.copy(HERE / plugin, site_packages / plugin)
     (site_packages / "hook_mutants.pth").write_text("import os; os.environ.get('MUTMUT_HOOK_HITS') and __import__('hook_mutants')\n")
     return python
 

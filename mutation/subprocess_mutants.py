@@ -54,7 +54,9 @@ def _popen_init(self, *args, **kwargs):
     _original_init(self, *args, **kwargs)
 
 
-def _install_child_recorder(path):
+def record_hits_in(path):
+    """Have mutmut's trampolines append the name of each function this process
+    runs to `path`, once each until a test's teardown has read and removed it."""
     import mutmut.mutation.trampoline as trampoline
 
     seen = set()
@@ -72,7 +74,7 @@ def _install_child_recorder(path):
 
 if os.environ.get(HITS):
     # A process started by a test while mutmut collects stats.
-    _install_child_recorder(os.environ[HITS])
+    record_hits_in(os.environ[HITS])
 
 
 def pytest_configure(config):
