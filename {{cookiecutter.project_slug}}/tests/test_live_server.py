@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.server import gunicorn_internals
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 VIA_PROXY = {"X-Forwarded-Proto": "https"}
 ONE_YEAR = 365 * 24 * 3600
@@ -240,7 +242,11 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
     ]
     assert [line.split('"')[2].split()[0] for line in requests if "/static/missing.css" in line] == ["404"]
     # (Other tests' redirects of plain-HTTP requests to HTTPS are logged: they were not served.)
-    assert [line for line in requests if ("/healthz" in line or stylesheet in line) and '" 200 ' in line] == []
+    routine = [line for line in requests if ("/healthz" in line or stylesheet in line) and '" 200 ' in line]
+    if gunicorn_internals.unsupported() is None:
+        assert routine == []
+    else:  # an untested gunicorn release (a dependency update) logs every request, as gunicorn does
+        assert len(routine) >= 2
 
 
 def test_every_worker_answers_request_after_request(tmp_path):
