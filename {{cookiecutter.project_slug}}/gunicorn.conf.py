@@ -15,7 +15,12 @@ import sys
 
 from {{ cookiecutter.project_slug }}.server import gunicorn_internals
 from {{ cookiecutter.project_slug }}.server.connection_budget import close_connections_before_fork, connection_budget
-from {{ cookiecutter.project_slug }}.server.network import NetworkSettingError, bind_addresses, trusted_proxies
+from {{ cookiecutter.project_slug }}.server.network import (
+    NetworkSettingError,
+    bind_addresses,
+    keepalive_seconds,
+    trusted_proxies,
+)
 from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
@@ -23,8 +28,9 @@ wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 
 try:
     # Platforms (Heroku, Render, containers) say which port to listen on in
-    # $PORT, and then traffic comes from outside: 0.0.0.0:$PORT. Without it,
-    # stay on this machine only: 127.0.0.1:8000.
+    # $PORT, and then traffic comes from outside, over IPv4 and IPv6 where
+    # the host has it: [::]:$PORT. Without it, stay on this machine only:
+    # 127.0.0.1:8000.
     bind = bind_addresses(os.environ)
     # Only these proxies may say a request came over HTTPS (X-Forwarded-Proto).
     # On Heroku and Render the app is reachable only through the platform's
@@ -33,6 +39,13 @@ try:
     # directly, the app then ignores the header, so a client cannot claim HTTPS.
     # (Django's SECURE_PROXY_SSL_HEADER stays unset: gunicorn decides.)
     forwarded_allow_ips = trusted_proxies(os.environ)
+    # A router (Heroku's, Render's, a cloud load balancer, an ingress) keeps
+    # its connections to the app open between requests. Keeping them at least
+    # as long as it does (95 s; Heroku's router closes them after 90 s idle)
+    # saves a new connection per request and leaves the closing to the
+    # router, so no request is sent down a connection being closed.
+    # GUNICORN_KEEPALIVE sets it for a router that waits longer.
+    keepalive = keepalive_seconds(os.environ)
 except NetworkSettingError as error:
     sys.exit(str(error))
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
@@ -50,25 +63,18 @@ except SizingError as error:
 workers = size.workers
 
 # Threads let a worker go on serving while other requests wait on the
-# database or an HTTP call: 12 per worker keep 32 clients of a view that
-# waits 50 ms as busy as the waits allow.
-worker_class = "gthread"
+# database or an HTTP call.
 threads = size.threads
 
-# A worker takes a connection only when it has a thread free for it, and
-# closes it after the response: a connection waiting for a thread waits in
-# the listening socket's queue, shared by all workers, so the first worker
-# with a free thread serves it and every client takes its turn. Measured
-# on a view that holds a database connection, with three times as many
-# clients as threads: the same requests per second as workers that keep
-# connections open, with the slowest answer in a third of the time; with
-# far more clients, everyone waits their turn instead of some waiting for
-# good. A client that sends nothing for a few seconds is closed too. The
-# price: a new TCP connection per request, which costs a tiny view about a
-# quarter of its throughput and a real one nothing measurable (a load
-# balancer opens them within its own network).
-worker_connections = threads
-keepalive = 0
+# Each worker may hold this many connections, busy or idle: room for the
+# connections a router keeps open, however many instances it spreads them
+# over. A worker still takes a new connection only while one of its threads
+# is free (server/gunicorn_internals.py), so a connection waiting for a
+# thread waits in the listening socket's queue, shared by all workers, and
+# the first worker with a free thread serves it. With a gunicorn release
+# that was not tested, gunicorn's own threaded worker takes connections up
+# to this number instead.
+worker_connections = 1000
 
 # A thread that computes lets the other threads of its worker have the GIL
 # after 10 ms, not Python's 5: with 12 threads, most pieces of work between
@@ -110,6 +116,9 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()
 if gunicorn_internals_problem is None:
     logger_class = "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+    worker_class = "{{ cookiecutter.project_slug }}.server.gunicorn_internals.FairAdmissionThreadWorker"
+else:
+    worker_class = "gthread"
 
 # The heartbeat file of each worker lives in memory: a disk-backed temp dir
 # can stall workers, and a read-only root filesystem has none to write.
@@ -153,7 +162,7 @@ def when_ready(server):
     # (server/gunicorn_internals.py explains), if this gunicorn was tested.
     problem = gunicorn_internals_problem or gunicorn_internals.unsupported(server)
     if problem:
-        server.log.warning(f"{problem}: using gunicorn's own access log and stop instead of this project's.")
+        server.log.warning(f"{problem}: using gunicorn's own access log, stop and worker instead of this project's.")
     else:
         gunicorn_internals.refuse_new_connections_on_stop(server)
 

@@ -1,7 +1,12 @@
 """What server/gunicorn_internals.py does with gunicorn beyond its documented
-settings: the check of the installed release, and, on real sockets on
-loopback, a full stop that ignores new connection requests before the
-workers close the listening socket."""
+settings: the check of the installed release; on real sockets on loopback,
+a full stop that ignores new connection requests before the workers close
+the listening socket; and a worker that takes a new connection only while
+one of its threads is free.
+
+The checks of what the runtime uses run against the newest release it was
+tested with, whatever gunicorn is installed: a newer one (a dependency
+update) runs gunicorn's own behaviour instead, and this suite still passes."""
 
 import socket
 import sys
@@ -11,7 +16,12 @@ import gunicorn
 import pytest
 
 from {{ cookiecutter.project_slug }}.server import gunicorn_internals
-from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
+from {{ cookiecutter.project_slug }}.server.gunicorn_internals import (
+    FairAdmissionThreadWorker,
+    ThreadWorker,
+    drop_connection_requests,
+    refuse_new_connections_on_stop,
+)
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
 
@@ -19,6 +29,17 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="so
 SO_GET_FILTER = 26
 # Long enough for a connection on loopback, far shorter than TCP's 1 s before it asks again.
 CONNECT_TIMEOUT_SECONDS = 0.3
+
+
+def as_release(monkeypatch, release):
+    monkeypatch.setattr(gunicorn, "version_info", release)
+    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, release)))
+
+
+@pytest.fixture
+def newest_tested_release(monkeypatch):
+    """The installed gunicorn's code, as if it were the newest release the runtime was tested with."""
+    as_release(monkeypatch, gunicorn_internals.TESTED_GUNICORN[1])
 
 
 def listening_socket(family=socket.AF_INET):
@@ -131,7 +152,18 @@ def test_a_stop_that_leaves_the_socket_to_others_lets_it_take_connections(gracef
 # --- The check of the installed gunicorn -----------------------------------------
 
 
-def test_the_pinned_gunicorn_and_its_arbiter_pass_the_check():
+def test_the_installed_gunicorn_passes_the_check_or_is_named_as_untested():
+    listener = listening_socket()
+    lowest, newest = gunicorn_internals.TESTED_GUNICORN
+    if lowest <= tuple(gunicorn.version_info) <= newest:
+        assert gunicorn_internals.unsupported() is None
+        assert gunicorn_internals.unsupported(fake_master(listener)) is None
+    else:
+        assert gunicorn_internals.unsupported().startswith(f"gunicorn {gunicorn.__version__} is outside the releases")
+    listener.close()
+
+
+def test_the_installed_gunicorns_code_and_arbiter_have_what_the_runtime_uses(newest_tested_release):
     listener = listening_socket()
     assert gunicorn_internals.unsupported() is None
     assert gunicorn_internals.unsupported(fake_master(listener)) is None
@@ -140,16 +172,14 @@ def test_the_pinned_gunicorn_and_its_arbiter_pass_the_check():
 
 @pytest.mark.parametrize("release", gunicorn_internals.TESTED_GUNICORN, ids=["oldest", "newest"])
 def test_the_oldest_and_the_newest_tested_releases_pass_the_check(monkeypatch, release):
-    monkeypatch.setattr(gunicorn, "version_info", release)
-    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, release)))
+    as_release(monkeypatch, release)
 
     assert gunicorn_internals.unsupported() is None
 
 
-@pytest.mark.parametrize("release", [(24, 1, 1), (99, 0, 0)], ids=["older", "newer"])
+@pytest.mark.parametrize("release", [(24, 1, 1), (27, 9, 0), (99, 0, 0)], ids=["older", "newer minor", "newer"])
 def test_a_release_outside_the_tested_range_is_named_with_the_range(monkeypatch, release):
-    monkeypatch.setattr(gunicorn, "version_info", release)
-    monkeypatch.setattr(gunicorn, "__version__", ".".join(map(str, release)))
+    as_release(monkeypatch, release)
     lowest, newest = (".".join(map(str, version)) for version in gunicorn_internals.TESTED_GUNICORN)
 
     assert gunicorn_internals.unsupported() == (
@@ -158,20 +188,20 @@ def test_a_release_outside_the_tested_range_is_named_with_the_range(monkeypatch,
     )
 
 
-def test_a_logger_whose_access_takes_other_arguments_fails_the_check(monkeypatch):
+def test_a_logger_whose_access_takes_other_arguments_fails_the_check(monkeypatch, newest_tested_release):
     monkeypatch.setattr(gunicorn_internals.Logger, "access", lambda self, response, request: None)
 
     assert "Logger.access() no longer takes (resp, req, environ, request_time)" in gunicorn_internals.unsupported()
 
 
-def test_an_arbiter_stop_without_graceful_fails_the_check(monkeypatch):
+def test_an_arbiter_stop_without_graceful_fails_the_check(monkeypatch, newest_tested_release):
     monkeypatch.setattr(gunicorn_internals.Arbiter, "stop", lambda self: None)
 
     assert "Arbiter.stop() takes no `graceful`" in gunicorn_internals.unsupported()
 
 
 @pytest.mark.parametrize("missing", gunicorn_internals.ARBITER_ATTRIBUTES)
-def test_an_arbiter_without_an_attribute_the_stop_reads_fails_the_check_naming_it(missing):
+def test_an_arbiter_without_an_attribute_the_stop_reads_fails_the_check_naming_it(missing, newest_tested_release):
     listener = listening_socket()
     master = fake_master(listener)
     delattr(master, missing)
@@ -180,7 +210,7 @@ def test_an_arbiter_without_an_attribute_the_stop_reads_fails_the_check_naming_i
     listener.close()
 
 
-def test_an_arbiter_without_several_attributes_fails_the_check_naming_each():
+def test_an_arbiter_without_several_attributes_fails_the_check_naming_each(newest_tested_release):
     listener = listening_socket()
     master = fake_master(listener)
     del master.reexec_pid, master.systemd
@@ -191,7 +221,7 @@ def test_an_arbiter_without_several_attributes_fails_the_check_naming_each():
     listener.close()
 
 
-def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check():
+def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check(newest_tested_release):
     listener = listening_socket()
     master = fake_master(listener)
     master.LISTENERS.append(SimpleNamespace())
@@ -200,3 +230,103 @@ def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check():
 
     assert unsupported == f"gunicorn {gunicorn.__version__}'s arbiter has no socket on each listener"
     listener.close()
+
+
+@pytest.mark.parametrize("method", sorted(gunicorn_internals.THREAD_WORKER_METHODS))
+def test_a_threaded_worker_without_a_method_the_fair_worker_extends_fails_the_check_naming_it(
+    monkeypatch, newest_tested_release, method
+):
+    monkeypatch.delattr(ThreadWorker, method)
+
+    parameters = ", ".join(gunicorn_internals.THREAD_WORKER_METHODS[method][1:])
+    assert gunicorn_internals.unsupported() == (
+        f"gunicorn {gunicorn.__version__}'s threaded worker has no {method}({parameters})"
+    )
+
+
+def test_a_threaded_worker_method_with_other_parameters_fails_the_check(monkeypatch, newest_tested_release):
+    monkeypatch.setattr(ThreadWorker, "finish_request", lambda self, conn: None)
+
+    assert gunicorn_internals.unsupported().endswith("threaded worker has no finish_request(conn, fs)")
+
+
+# --- Taking a connection only with a thread free for it -----------------------------
+
+
+class ThreadWorkerSeen:
+    """Gunicorn's threaded worker as the fair worker calls it: what it was asked to do, in order."""
+
+    def __init__(self, monkeypatch, threads):
+        self.calls = []
+        for name in ("enqueue_req", "finish_request", "set_accept_enabled", "accept"):
+            monkeypatch.setattr(ThreadWorker, name, self.recorder(name))
+        monkeypatch.setattr(ThreadWorker, "__init__", lambda worker, *args, **kwargs: None)
+        self.worker = FairAdmissionThreadWorker()
+        self.worker.cfg = SimpleNamespace(threads=threads)
+
+    def recorder(self, name):
+        def record(worker, *args):
+            self.calls.append((name, *args))
+
+        return record
+
+
+def test_a_worker_takes_connections_while_a_thread_is_free(monkeypatch):
+    seen = ThreadWorkerSeen(monkeypatch, threads=2)
+    worker = seen.worker
+
+    worker.enqueue_req("first")
+    worker.set_accept_enabled(True)
+
+    assert worker.requests_in_hand == 1
+    assert seen.calls == [("enqueue_req", "first"), ("set_accept_enabled", True)]
+
+
+def test_a_worker_whose_threads_are_all_busy_stops_taking_connections_at_once(monkeypatch):
+    seen = ThreadWorkerSeen(monkeypatch, threads=2)
+    worker = seen.worker
+    worker.enqueue_req("kept alive")
+
+    def accept_one(worker, listener):
+        seen.calls.append(("accept", listener))
+        worker.enqueue_req("new")
+
+    monkeypatch.setattr(ThreadWorker, "accept", accept_one)
+    worker.accept("listener")
+
+    assert worker.requests_in_hand == 2
+    assert seen.calls[-2:] == [("enqueue_req", "new"), ("set_accept_enabled", False)]
+
+
+def test_a_worker_with_a_thread_left_after_accepting_goes_on_taking_connections(monkeypatch):
+    seen = ThreadWorkerSeen(monkeypatch, threads=2)
+
+    seen.worker.accept("listener")
+
+    assert seen.calls == [("accept", "listener")]
+
+
+def test_gunicorns_loop_cannot_turn_taking_connections_back_on_while_every_thread_is_busy(monkeypatch):
+    seen = ThreadWorkerSeen(monkeypatch, threads=2)
+    worker = seen.worker
+    worker.enqueue_req("one")
+    worker.enqueue_req("two")
+
+    worker.set_accept_enabled(True)
+    worker.finish_request("one", "its future")
+    worker.set_accept_enabled(True)
+
+    assert worker.requests_in_hand == 1
+    assert seen.calls[2:] == [
+        ("set_accept_enabled", False),
+        ("finish_request", "one", "its future"),
+        ("set_accept_enabled", True),
+    ]
+
+
+def test_turning_taking_connections_off_is_always_passed_on(monkeypatch):
+    seen = ThreadWorkerSeen(monkeypatch, threads=2)
+
+    seen.worker.set_accept_enabled(False)
+
+    assert seen.calls == [("set_accept_enabled", False)]

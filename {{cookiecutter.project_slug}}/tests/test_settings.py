@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.server.network import DUAL_STACK, IPV6_ONLY, NO_IPV6, ipv6_listening
+from {{ cookiecutter.project_slug }}.server.sizing import DEFAULT_THREADS
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STRONG_KEY = "a-strong-random-production-secret-key-" + "x1y2z3" * 5
 PRODUCTION = {
@@ -208,22 +212,33 @@ def gunicorn_config(env):
 
 def test_the_start_command_runs_gunicorn_with_its_config():
     config = gunicorn_config(PRODUCTION)
-    # gunicorn's own threaded worker, taking a connection only with a thread free for it.
-    assert config["worker_class"] == "gthread"
-    assert config["worker_connections"] == config["threads"] == "12"
-    assert config["keepalive"] == "0"
-    assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+    # A threaded worker that takes a new connection only with a thread free for
+    # it, and keeps a router's connections open longer than the router does.
+    if gunicorn_internals.unsupported() is None:
+        assert config["worker_class"] == "{{ cookiecutter.project_slug }}.server.gunicorn_internals.FairAdmissionThreadWorker"
+        assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+    else:  # a gunicorn release this project was not tested with: its own worker and logger
+        assert config["worker_class"] == "gthread"
+        assert config["logger_class"] == "gunicorn.glogging.Logger"
+    assert config["threads"] == str(DEFAULT_THREADS)
+    assert config["worker_connections"] == "1000"
+    assert config["keepalive"] == "95"
+    assert gunicorn_config({**PRODUCTION, "GUNICORN_KEEPALIVE": "120"})["keepalive"] == "120"
 
 
 def test_gunicorn_listens_on_port_when_a_platform_sets_it_and_on_this_machine_only_otherwise():
-    assert gunicorn_config({**PRODUCTION, "PORT": "5123"})["bind"] == "['0.0.0.0:5123']"
+    listening = {DUAL_STACK: "['[::]:5123']", IPV6_ONLY: "['0.0.0.0:5123', '[::]:5123']", NO_IPV6: "['0.0.0.0:5123']"}
+    assert gunicorn_config({**PRODUCTION, "PORT": "5123"})["bind"] == listening[ipv6_listening()]
     assert gunicorn_config(PRODUCTION)["bind"] == "['127.0.0.1:8000']"
 
 
 def test_gunicorn_believes_the_https_header_from_this_machine_or_on_heroku_and_render_from_the_router():
-    assert gunicorn_config(PRODUCTION)["forwarded_allow_ips"] == "['127.0.0.1', '::1']"
+    assert gunicorn_config(PRODUCTION)["forwarded_allow_ips"] == "['127.0.0.1', '::1', '::ffff:127.0.0.1']"
     assert gunicorn_config({**PRODUCTION, "DYNO": "web.1"})["forwarded_allow_ips"] == "['*']"
-    assert gunicorn_config({**PRODUCTION, "FORWARDED_ALLOW_IPS": "10.0.0.5"})["forwarded_allow_ips"] == "['10.0.0.5']"
+    assert (
+        gunicorn_config({**PRODUCTION, "FORWARDED_ALLOW_IPS": "10.0.0.5"})["forwarded_allow_ips"]
+        == "['10.0.0.5', '::ffff:10.0.0.5']"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ itself before gunicorn.conf.py runs, WEB_CONCURRENCY with a plain int()
 while it is being imported and FORWARDED_ALLOW_IPS as it sets up, so a typo
 in either ends in a traceback or an error that never names the variable.
 This checks them and the other variables gunicorn.conf.py reads (the sizing
-ones, PORT) first and stops with one line, then becomes gunicorn itself
+ones, PORT, GUNICORN_KEEPALIVE) first and stops with one line, then becomes gunicorn itself
 (same process, same signals), which reads gunicorn.conf.py as usual.
 `gunicorn` alone still works.
 """
@@ -15,7 +15,7 @@ ones, PORT) first and stops with one line, then becomes gunicorn itself
 import os
 import sys
 
-from .network import NetworkSettingError, bind_addresses, trusted_proxies
+from .network import NetworkSettingError, bind_addresses, keepalive_seconds, trusted_proxies
 from .sizing import SizingError, this_instance
 
 
@@ -24,6 +24,7 @@ def main():
         this_instance(os.environ)
         bind_addresses(os.environ)
         trusted_proxies(os.environ)
+        keepalive_seconds(os.environ)
     except (SizingError, NetworkSettingError) as error:
         sys.exit(str(error))
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *sys.argv[1:]])
