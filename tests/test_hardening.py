@@ -75,12 +75,14 @@ def head(path, extra=b""):
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'"),
         ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
         ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
+        ("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
     ],
     ids=[
         "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
         "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
         "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
-        "threads-word",
+        "threads-word", "keepalive-word", "proxy-bad-cidr",
     ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
