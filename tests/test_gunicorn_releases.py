@@ -66,7 +66,11 @@ def numbered_as(python, version):
     package_init = python.parent.parent.glob("lib/python*/site-packages/gunicorn/__init__.py")
     (path,) = package_init
     numbers = ", ".join(version.split("."))
-    path.write_text(re.sub(r"^version_info = .*$", f"version_info = ({numbers})", path.read_text(), flags=re.MULTILINE))
+    renumbered = re.sub(r"^version_info = .*$", f"version_info = ({numbers})", path.read_text(), flags=re.MULTILINE)
+    # A new file, not the installed one rewritten: uv links installed files to
+    # its cache, and every other environment installed from it.
+    path.unlink()
+    path.write_text(renumbered)
 
 
 @pytest.mark.parametrize("end", ["oldest", "newest"])
