@@ -19,6 +19,7 @@ from support.network import free_port, http_get
 from support.postgres import ConnectionWatch, PostgresCluster, postgres_bin_dir
 from support.processes import child_pids, connections_to
 from support.project import procfile_command, production_env, run, running_server
+from support.router import ROUTER_GIVES_UP_AFTER_SECONDS, missing_tools, router_in_front_of, wrk
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -31,6 +32,9 @@ CLIENTS = 64
 HOLD_SECONDS = 0.05
 HOLDING_VIEW = f"/faults/database-hold?seconds={HOLD_SECONDS}"
 LOAD_SECONDS = 8
+# Sixteen times the clients the defaults were tuned for, through a router.
+OVERLOAD_CLIENTS = 1024
+OVERLOAD_SECONDS = 20
 
 
 @pytest.fixture
@@ -64,6 +68,30 @@ def web(fault_project, env, log_path):
 
 def report(name, load, watch, extra=""):
     print(f"\n[{name}] {load.summary()}, {len(load.failures())} failed, peak {watch.peak} connections of the app's role{extra}")
+
+
+def test_past_capacity_behind_a_router_1024_clients_queue_and_none_fails_or_waits_as_long_as_the_router(
+    small_plan, app_env, fault_project, tmp_path
+):
+    """Far more clients than the database allows, through a router that keeps
+    its connections to the app open and gives up after 30 s: every request
+    waits its turn for a connection of the pool and is answered, well before
+    the router would give up on it, and the database never sees more than
+    the instance's budget."""
+    if missing := missing_tools():
+        pytest.skip(f"needs {' and '.join(missing)} (apt-get install nginx wrk)")
+    with web(fault_project, app_env(), tmp_path / "gunicorn.log") as server, router_in_front_of(server.port) as router:
+        with ConnectionWatch(small_plan) as watch:
+            result = wrk(router, HOLDING_VIEW, OVERLOAD_CLIENTS, OVERLOAD_SECONDS)
+        ceiling = DEFAULT_DATABASE_MAX_CONNECTIONS / HOLD_SECONDS
+
+    print(f"\n[{OVERLOAD_CLIENTS} clients through a router] {result.requests} requests in {OVERLOAD_SECONDS} s, "
+          f"{result.requests_per_second:.0f} req/s ({result.requests_per_second / ceiling:.2f} of the {ceiling:.0f} the pool allows), "
+          f"p99 {result.p99_ms / 1000:.2f} s, slowest {result.slowest_ms / 1000:.2f} s, {result.failed} failed, "
+          f"peak {watch.peak} connections of the app's role")
+    assert result.failed == 0, result.output
+    assert result.slowest_ms < ROUTER_GIVES_UP_AFTER_SECONDS * 1000
+    assert watch.peak <= DEFAULT_DATABASE_MAX_CONNECTIONS
 
 
 def test_one_instance_with_the_defaults_serves_64_clients_on_a_20_connection_plan_and_fails_none(small_plan, app_env, fault_project, tmp_path):

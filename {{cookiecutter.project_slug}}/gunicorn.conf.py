@@ -64,16 +64,14 @@ workers = size.workers
 
 # Threads let a worker go on serving while other requests wait on the
 # database or an HTTP call.
+worker_class = "gthread"
 threads = size.threads
 
 # Each worker may hold this many connections, busy or idle: room for the
-# connections a router keeps open, however many instances it spreads them
-# over. A worker still takes a new connection only while one of its threads
-# is free (server/gunicorn_internals.py), so a connection waiting for a
-# thread waits in the listening socket's queue, shared by all workers, and
-# the first worker with a free thread serves it. With a gunicorn release
-# that was not tested, gunicorn's own threaded worker takes connections up
-# to this number instead.
+# connections a router keeps open. A worker takes every connection that
+# comes, so that no request is left unread in the listening queue while the
+# router sends more down the connections it already has; a request waits in
+# its worker's queue, first come, first served, for a free thread.
 worker_connections = 1000
 
 # A thread that computes lets the other threads of its worker have the GIL
@@ -116,9 +114,6 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()
 if gunicorn_internals_problem is None:
     logger_class = "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
-    worker_class = "{{ cookiecutter.project_slug }}.server.gunicorn_internals.FairAdmissionThreadWorker"
-else:
-    worker_class = "gthread"
 
 # The heartbeat file of each worker lives in memory: a disk-backed temp dir
 # can stall workers, and a read-only root filesystem has none to write.
@@ -162,7 +157,7 @@ def when_ready(server):
     # (server/gunicorn_internals.py explains), if this gunicorn was tested.
     problem = gunicorn_internals_problem or gunicorn_internals.unsupported(server)
     if problem:
-        server.log.warning(f"{problem}: using gunicorn's own access log, stop and worker instead of this project's.")
+        server.log.warning(f"{problem}: using gunicorn's own access log and stop instead of this project's.")
     else:
         gunicorn_internals.refuse_new_connections_on_stop(server)
 

@@ -1,8 +1,7 @@
 """What server/gunicorn_internals.py does with gunicorn beyond its documented
-settings: the check of the installed release; on real sockets on loopback,
-a full stop that ignores new connection requests before the workers close
-the listening socket; and a worker that takes a new connection only while
-one of its threads is free.
+settings: the check of the installed release, and, on real sockets on
+loopback, a full stop that ignores new connection requests before the
+workers close the listening socket.
 
 The checks of what the runtime uses run against the newest release it was
 tested with, whatever gunicorn is installed: a newer one (a dependency
@@ -16,12 +15,7 @@ import gunicorn
 import pytest
 
 from {{ cookiecutter.project_slug }}.server import gunicorn_internals
-from {{ cookiecutter.project_slug }}.server.gunicorn_internals import (
-    FairAdmissionThreadWorker,
-    ThreadWorker,
-    drop_connection_requests,
-    refuse_new_connections_on_stop,
-)
+from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
 
@@ -231,102 +225,3 @@ def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check(newest_te
     assert unsupported == f"gunicorn {gunicorn.__version__}'s arbiter has no socket on each listener"
     listener.close()
 
-
-@pytest.mark.parametrize("method", sorted(gunicorn_internals.THREAD_WORKER_METHODS))
-def test_a_threaded_worker_without_a_method_the_fair_worker_extends_fails_the_check_naming_it(
-    monkeypatch, newest_tested_release, method
-):
-    monkeypatch.delattr(ThreadWorker, method)
-
-    parameters = ", ".join(gunicorn_internals.THREAD_WORKER_METHODS[method][1:])
-    assert gunicorn_internals.unsupported() == (
-        f"gunicorn {gunicorn.__version__}'s threaded worker has no {method}({parameters})"
-    )
-
-
-def test_a_threaded_worker_method_with_other_parameters_fails_the_check(monkeypatch, newest_tested_release):
-    monkeypatch.setattr(ThreadWorker, "finish_request", lambda self, conn: None)
-
-    assert gunicorn_internals.unsupported().endswith("threaded worker has no finish_request(conn, fs)")
-
-
-# --- Taking a connection only with a thread free for it -----------------------------
-
-
-class ThreadWorkerSeen:
-    """Gunicorn's threaded worker as the fair worker calls it: what it was asked to do, in order."""
-
-    def __init__(self, monkeypatch, threads):
-        self.calls = []
-        for name in ("enqueue_req", "finish_request", "set_accept_enabled", "accept"):
-            monkeypatch.setattr(ThreadWorker, name, self.recorder(name))
-        monkeypatch.setattr(ThreadWorker, "__init__", lambda worker, *args, **kwargs: None)
-        self.worker = FairAdmissionThreadWorker()
-        self.worker.cfg = SimpleNamespace(threads=threads)
-
-    def recorder(self, name):
-        def record(worker, *args):
-            self.calls.append((name, *args))
-
-        return record
-
-
-def test_a_worker_takes_connections_while_a_thread_is_free(monkeypatch):
-    seen = ThreadWorkerSeen(monkeypatch, threads=2)
-    worker = seen.worker
-
-    worker.enqueue_req("first")
-    worker.set_accept_enabled(True)
-
-    assert worker.requests_in_hand == 1
-    assert seen.calls == [("enqueue_req", "first"), ("set_accept_enabled", True)]
-
-
-def test_a_worker_whose_threads_are_all_busy_stops_taking_connections_at_once(monkeypatch):
-    seen = ThreadWorkerSeen(monkeypatch, threads=2)
-    worker = seen.worker
-    worker.enqueue_req("kept alive")
-
-    def accept_one(worker, listener):
-        seen.calls.append(("accept", listener))
-        worker.enqueue_req("new")
-
-    monkeypatch.setattr(ThreadWorker, "accept", accept_one)
-    worker.accept("listener")
-
-    assert worker.requests_in_hand == 2
-    assert seen.calls[-2:] == [("enqueue_req", "new"), ("set_accept_enabled", False)]
-
-
-def test_a_worker_with_a_thread_left_after_accepting_goes_on_taking_connections(monkeypatch):
-    seen = ThreadWorkerSeen(monkeypatch, threads=2)
-
-    seen.worker.accept("listener")
-
-    assert seen.calls == [("accept", "listener")]
-
-
-def test_gunicorns_loop_cannot_turn_taking_connections_back_on_while_every_thread_is_busy(monkeypatch):
-    seen = ThreadWorkerSeen(monkeypatch, threads=2)
-    worker = seen.worker
-    worker.enqueue_req("one")
-    worker.enqueue_req("two")
-
-    worker.set_accept_enabled(True)
-    worker.finish_request("one", "its future")
-    worker.set_accept_enabled(True)
-
-    assert worker.requests_in_hand == 1
-    assert seen.calls[2:] == [
-        ("set_accept_enabled", False),
-        ("finish_request", "one", "its future"),
-        ("set_accept_enabled", True),
-    ]
-
-
-def test_turning_taking_connections_off_is_always_passed_on(monkeypatch):
-    seen = ThreadWorkerSeen(monkeypatch, threads=2)
-
-    seen.worker.set_accept_enabled(False)
-
-    assert seen.calls == [("set_accept_enabled", False)]

@@ -9,7 +9,7 @@ range). With any other release, or with a name it relies on missing, the
 project runs gunicorn's own behaviour instead and says so in one line at
 start-up: it never starts and then fails requests.
 
-Three things:
+Two things:
 
 1. The access logger (access_log.py) overrides the logger's access()
    method, which gunicorn calls with (resp, req, environ, request_time).
@@ -30,18 +30,6 @@ Three things:
    on with the same socket, and so does a new master after a binary upgrade
    (SIGUSR2), or systemd when it handed the socket over. Linux only;
    elsewhere the stop goes on as gunicorn's own.
-
-3. A worker takes a new connection only while one of its threads is free
-   (FairAdmissionThreadWorker). Gunicorn's threaded worker takes
-   connections until it holds `worker_connections` of them, busy or idle.
-   A router keeps many idle connections open to each worker, so that
-   number must be large; but then a worker whose threads are all busy
-   (with slow requests, or clients sending their request byte by byte)
-   goes on taking new connections, which wait behind its busy threads
-   while another worker has threads free. Here a worker with no free
-   thread leaves new connections in the listening socket's queue, shared
-   by all workers, for the first one with a thread free. Requests on the
-   connections it already holds are still its own to serve.
 """
 
 import ctypes
@@ -53,18 +41,10 @@ import sys
 import gunicorn
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
-from gunicorn.workers.gthread import ThreadWorker
 
 # The oldest and newest releases this file was tested with (CI runs both).
 TESTED_GUNICORN = ((25, 0, 0), (27, 0, 1))
 ARBITER_ATTRIBUTES = ("stop", "LISTENERS", "reexec_pid", "master_pid", "systemd")
-# The threaded worker's methods FairAdmissionThreadWorker extends, with their parameters.
-THREAD_WORKER_METHODS = {
-    "accept": ["self", "listener"],
-    "enqueue_req": ["self", "conn"],
-    "finish_request": ["self", "conn", "fs"],
-    "set_accept_enabled": ["self", "enabled"],
-}
 
 # Linux's socket option for a classic BPF filter; Python does not name it.
 SO_ATTACH_FILTER = 26
@@ -101,10 +81,6 @@ def unsupported(server=None):
         return f"gunicorn {gunicorn.__version__}'s Logger.access() no longer takes (resp, req, environ, request_time)"
     if "graceful" not in inspect.signature(Arbiter.stop).parameters:
         return f"gunicorn {gunicorn.__version__}'s Arbiter.stop() takes no `graceful`"
-    for name, parameters in THREAD_WORKER_METHODS.items():
-        method = getattr(ThreadWorker, name, None)
-        if method is None or list(inspect.signature(method).parameters) != parameters:
-            return f"gunicorn {gunicorn.__version__}'s threaded worker has no {name}({', '.join(parameters[1:])})"
     if server is not None:
         missing = [name for name in ARBITER_ATTRIBUTES if not hasattr(server, name)]
         missing += (
@@ -151,33 +127,3 @@ def drop_connection_requests(listening_socket):
         listening_socket.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, program)
     except OSError:
         pass  # a sandboxed kernel without socket filters (e.g. gVisor): stop as before
-
-
-class FairAdmissionThreadWorker(ThreadWorker):
-    """Gunicorn's threaded worker, taking a new connection only while one of its threads is free."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Requests handed to the thread pool and not yet finished, running or queued.
-        self.requests_in_hand = 0
-
-    def enqueue_req(self, conn):
-        self.requests_in_hand += 1
-        super().enqueue_req(conn)
-
-    def finish_request(self, conn, fs):
-        self.requests_in_hand -= 1
-        super().finish_request(conn, fs)
-
-    def has_free_thread(self):
-        return self.requests_in_hand < self.cfg.threads
-
-    def set_accept_enabled(self, enabled):
-        # Gunicorn's loop turns accepting back on whenever it holds fewer than
-        # `worker_connections`; it stays off here until a thread is free.
-        super().set_accept_enabled(enabled and self.has_free_thread())
-
-    def accept(self, listener):
-        super().accept(listener)
-        if not self.has_free_thread():
-            super().set_accept_enabled(False)
