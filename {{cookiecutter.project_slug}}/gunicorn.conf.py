@@ -75,10 +75,9 @@ threads = size.threads
 worker_connections = 1000
 
 # A thread that computes lets the other threads of its worker have the GIL
-# after 10 ms, not Python's 5: with 12 threads, most pieces of work between
-# two database or HTTP calls then finish without being cut off (measured:
-# a third fewer thread switches and a few per cent less CPU per request on
-# a view that computes 5 ms). The price: a light request may wait up to
+# after 10 ms, not Python's 5: with many threads, most pieces of work
+# between two database or HTTP calls then finish without being cut off
+# (fewer thread switches, a little less CPU per request). The price: a light request may wait up to
 # 10 ms instead of 5 behind a heavy one in its worker. Delete the line to
 # favour light requests.
 sys.setswitchinterval(0.01)

@@ -319,7 +319,7 @@ def test_gunicorn_worker_memory_mb_changes_the_budget_per_worker():
 
 
 def test_threads_default_to_the_named_constant():
-    assert thread_count({}) == DEFAULT_THREADS == 12
+    assert thread_count({}) == DEFAULT_THREADS == 48
 
 
 def test_gunicorn_threads_sets_the_threads():

@@ -48,14 +48,14 @@ DEFAULT_WORKER_MEMORY_MB = 128
 MASTER_MEMORY_MB = 32
 
 # Threads let one worker overlap requests waiting on the database or on other
-# services. Workers x threads must reach the connections a load balancer
-# holds open: with 32 connections to a view that waits 50 ms, 3 x 12 served
-# 596 req/s with a p99 of 65 ms (granian: 603 and 62), while 2 x 12 fell to
-# 452 req/s with a p99 of 120 ms. Fewer threads serve that view far worse
-# (4 threads: 227 req/s, p99 620 ms). On views that only compute, 12 threads
-# cut each other off at the GIL, which cost a few per cent against 2 threads
-# per worker until gunicorn.conf.py's 10 ms switch interval won it back.
-DEFAULT_THREADS = 12
+# services: each thread serves one request at a time, so a view that waits
+# 50 ms can be served at most threads / 50 ms times a second per worker,
+# however many clients a router sends. 48 lift that ceiling above what two
+# CPUs can serve of a view that also computes, and cost views that only
+# compute little, as the GIL lets one thread run at a time whatever their
+# number. The database is not at risk: a worker's threads share its pool
+# (DATABASE_MAX_CONNECTIONS), and a request waits its turn there.
+DEFAULT_THREADS = 48
 
 # The most PostgreSQL connections one instance may hold, all its workers
 # together. Heroku's smallest database plan (Essential-0) allows 20: 12
