@@ -19,7 +19,7 @@ from {{ cookiecutter.project_slug }}.server.network import NetworkSettingError, 
 from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
-wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
+wsgi_app = "{{ cookiecutter.project_slug }}.server.wsgi:application"
 
 try:
     # Platforms (Heroku, Render, containers) say which port to listen on in
