@@ -102,9 +102,11 @@ max_requests_jitter = 10000
 
 # Access and error logs to stdout/stderr, where platforms collect them, one
 # line per request: client, request line, status, bytes sent, time taken,
-# user agent. Passed health checks and served static files are left out
-# (server/access_log.py), with the gunicorn releases server/gunicorn_internals.py
-# was tested with; with others, gunicorn's own logger logs every request.
+# user agent. The client is the address the trusted proxies (above) name in
+# X-Forwarded-For, not the proxy itself; passed health checks and served
+# static files are left out (server/access_log.py), with the gunicorn
+# releases server/gunicorn_internals.py was tested with; with others,
+# gunicorn's own logger logs every request, under the address that connected.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()

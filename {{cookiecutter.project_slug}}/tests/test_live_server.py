@@ -3,7 +3,7 @@ gunicorn.conf.py), DEBUG off, static files collected, real HTTP on
 loopback. What a visitor, a platform's router and a load balancer see:
 security headers, the HTTPS redirect (health checks exempt), secure
 cookies, static files, readiness, which proxies are believed, the access
-log, and every worker answering request after request."""
+log and the client it names, and every worker answering request after request."""
 
 import http.client
 import json
@@ -241,6 +241,26 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
     assert [line.split('"')[2].split()[0] for line in requests if "/static/missing.css" in line] == ["404"]
     # (Other tests' redirects of plain-HTTP requests to HTTPS are logged: they were not served.)
     assert [line for line in requests if ("/healthz" in line or stylesheet in line) and '" 200 ' in line] == []
+
+
+def logged_lines(server, marker):
+    """The access log's lines for requests whose path holds `marker`, once the last of them is in."""
+    deadline = time.monotonic() + 10
+    while f"{marker}-last" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [line for line in server.log().splitlines() if marker in line]
+
+
+def test_the_access_log_names_the_client_the_trusted_proxy_forwards_for_and_an_untrusted_peer_as_itself(server):
+    get(server.port, "/?from=forwarded", {**VIA_PROXY, "X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+    get(server.port, "/?from=forwarded-spoofed", {**VIA_PROXY, "X-Forwarded-For": "203.0.113.9"}, source=UNTRUSTED_PEER)
+    get(server.port, "/?from=forwarded-last", VIA_PROXY)
+
+    assert [line.split()[0] for line in logged_lines(server, "from=forwarded")] == [
+        "203.0.113.7",
+        UNTRUSTED_PEER,
+        "127.0.0.1",
+    ]
 
 
 def test_every_worker_answers_request_after_request(tmp_path):

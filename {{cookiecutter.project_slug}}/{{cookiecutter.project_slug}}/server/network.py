@@ -1,4 +1,4 @@
-"""Where gunicorn listens, and which peers it believes about HTTPS.
+"""Where gunicorn listens, which peers it believes about HTTPS, and so who a request's client is.
 
 Both come from the environment, and a bad value stops start-up with one
 line naming the variable: left to gunicorn, PORT=abc gives an error that
@@ -52,6 +52,43 @@ def trusted_proxies(environ):
 def is_network(text):
     try:
         ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return True
+
+
+def client_address(peer, forwarded_for, allowed):
+    """The address a request came from, as far as trusted proxies vouch for it.
+
+    `peer` is the address that connected, `forwarded_for` the request's
+    X-Forwarded-For, `allowed` gunicorn's forwarded_allow_ips. A peer that
+    is no trusted proxy is the client: what it writes in the header could
+    be anything. Each trusted proxy appends the address it was reached from,
+    so read from the right the first address that is no trusted proxy is
+    the client (anything left of it came from the client itself); if every
+    one is a proxy, the leftmost. '*' trusts any peer, not every address in
+    the header: else a client could name itself whatever it liked.
+    Entries that are not addresses are skipped.
+    """
+    if "*" not in allowed and not in_networks(peer, allowed):
+        return peer
+    hops = [entry.strip() for entry in forwarded_for.split(",") if is_address(entry.strip())]
+    for hop in reversed(hops):
+        if not in_networks(hop, allowed):
+            return hop
+    return hops[0] if hops else peer
+
+
+def in_networks(address, allowed):
+    """Whether `address` is one of the addresses or networks in `allowed` ('*' aside)."""
+    if not is_address(address):
+        return False
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(entry) for entry in allowed if entry != "*")
+
+
+def is_address(text):
+    try:
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
