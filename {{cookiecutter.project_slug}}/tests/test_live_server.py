@@ -185,6 +185,28 @@ def test_a_client_that_is_no_trusted_proxy_cannot_claim_https(server):
     assert "strict-transport-security" not in headers
 
 
+def test_a_claim_of_https_from_a_peer_that_is_no_trusted_proxy_is_logged_once_naming_it(tmp_path):
+    """Behind a proxy left out of FORWARDED_ALLOW_IPS every page redirects to itself: the log says why.
+    One worker, so that its one warning is the server's."""
+    env = production_environment(tmp_path)
+    env["WEB_CONCURRENCY"] = "1"
+    server = Server(env, tmp_path / "gunicorn.log")
+    try:
+        get(server.port, "/healthz", VIA_PROXY)
+        from_trusted_proxy = server.log()
+        get(server.port, "/healthz", VIA_PROXY, source=UNTRUSTED_PEER)
+        get(server.port, "/healthz", VIA_PROXY, source=UNTRUSTED_PEER)
+    finally:
+        exit_code = server.stop()
+
+    assert "X-Forwarded-Proto" not in from_trusted_proxy
+    [warning] = [line for line in server.log().splitlines() if "X-Forwarded-Proto" in line]
+    assert " WARNING " in warning
+    assert f"A request from {UNTRUSTED_PEER} says X-Forwarded-Proto: https" in warning
+    assert f"set FORWARDED_ALLOW_IPS={UNTRUSTED_PEER} (or its network)" in warning
+    assert exit_code == 0
+
+
 # --- Static files ------------------------------------------------------------------------
 
 
