@@ -225,6 +225,13 @@ def test_entries_of_x_forwarded_for_that_are_no_addresses_are_skipped(access_log
     ) == ["203.0.113.7", "10.0.0.5", "-"]
 
 
+def test_with_no_peer_address_the_client_is_a_dash_as_in_gunicorns_own_log(access_log):
+    response, req, environ = request("/", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    del environ["REMOTE_ADDR"]
+
+    assert [line.split()[0] for line in access_log((response, req, environ), forwarded_allow_ips="10.0.0.5")] == ["-"]
+
+
 def test_the_application_keeps_its_own_environ(access_log, tmp_path):
     response, req, environ = request("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.7")
     logger = AccessLogger(configured(accesslog=str(tmp_path / "access.log"), forwarded_allow_ips="10.0.0.5"))
