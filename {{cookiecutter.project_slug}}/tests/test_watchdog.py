@@ -251,19 +251,25 @@ class Body:
 
 @pytest.fixture
 def served(world, monkeypatch):
-    """Serve one request through the WSGI wrapper: the project's app takes `computing` s, then returns `body`."""
+    """Serve one request through the WSGI wrapper: the project's app, handed the request as gunicorn
+    handed it, takes `computing` s, then returns `body`."""
 
     def served(watchdog, body, computing=0):
+        environ = {"wsgi.file_wrapper": FileWrapper}
         overdue_while_computing = []
 
-        def project_application(environ, start_response):
+        def start_response(status, headers):
+            pass
+
+        def project_application(given_environ, given_start_response):
+            assert (given_environ, given_start_response) == (environ, start_response)
             world.now += computing
             overdue_while_computing.append(watchdog.overdue_requests())
             return body
 
         monkeypatch.setattr(server_wsgi, "project_application", project_application)
         world.request(watchdog, 1, "GET /page", at=START)
-        response = server_wsgi.application({"wsgi.file_wrapper": FileWrapper}, None)
+        response = server_wsgi.application(environ, start_response)
         return response, overdue_while_computing
 
     return served
