@@ -207,7 +207,7 @@ def test_a_hung_request_is_cut_off_at_timeout_and_its_worker_replaced_while_othe
 
 def test_a_stream_running_three_times_the_timeout_arrives_whole_and_its_worker_stays(start):
     # The watchdog times each chunk while the application makes it (0.5 s), not the stream.
-    timeout, chunks, every = 2, 12, 0.5
+    timeout, chunks, every = 3, 18, 0.5
     with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
         workers = wait_for_workers(server.process.pid, 2)
         stream = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -225,12 +225,12 @@ def test_a_stream_running_three_times_the_timeout_arrives_whole_and_its_worker_s
     assert response.status == 200
     assert body == b"".join(f"chunk {number}\n".encode() for number in range(chunks))
     assert took >= chunks * every > 3 * timeout - 1
+    assert [line for line in log.splitlines() if "TIMEOUT" in line] == []
     assert still_serving == workers
-    assert "REQUEST TIMEOUT" not in log
 
 
 def test_a_stream_whose_application_hangs_between_chunks_is_cut_off_at_timeout(start):
-    timeout = 2
+    timeout = 3
     with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
         master = server.process.pid
         workers = wait_for_workers(master, 2)
@@ -254,7 +254,7 @@ def test_a_stream_whose_application_hangs_between_chunks_is_cut_off_at_timeout(s
 
 
 def test_a_large_response_to_a_client_reading_it_slowly_for_longer_than_the_timeout_arrives_whole(start):
-    timeout, megabytes = 2, 16
+    timeout, megabytes = 3, 16
     with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
         workers = wait_for_workers(server.process.pid, 2)
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
@@ -277,8 +277,8 @@ def test_a_large_response_to_a_client_reading_it_slowly_for_longer_than_the_time
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert body == b"x" * (megabytes << 20)
     assert int(sending_ms) > timeout * 1000
+    assert [line for line in log.splitlines() if "TIMEOUT" in line] == []
     assert still_serving == workers
-    assert "REQUEST TIMEOUT" not in log
 
 
 def test_recycling_workers_often_under_sustained_load_loses_no_request(start):
