@@ -70,7 +70,7 @@ def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(
     ]
     assert server_package == [
         "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
-        "watchdog.py",
+        "watchdog.py", "wsgi.py",
     ]
     # The one place that uses gunicorn beyond its documented settings and hooks.
     uses_internals = [name for name, text in project_files(default_project) if "Arbiter" in text or "LISTENERS" in text]
@@ -210,7 +210,10 @@ def test_without_the_boot_check_nothing_is_run(cookies, capfd):
 # How the generated code reads a variable: its env_* readers, os.environ, and sizing's reader.
 READS_A_VARIABLE = r'(?:env_\w+\(|environ\.get\(|environ\[|_positive_int\(\s*environ,\s*)"([A-Z][A-Z0-9_]*)"'
 # Set by the platform or the WSGI server, never by the user.
-NOT_THE_USERS_TO_SET = {"DYNO", "RENDER", "RENDER_EXTERNAL_HOSTNAME", "PATH_INFO", "HTTP_USER_AGENT"}
+NOT_THE_USERS_TO_SET = {
+    "DYNO", "RENDER", "RENDER_EXTERNAL_HOSTNAME", "PATH_INFO", "HTTP_USER_AGENT", "REMOTE_ADDR", "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+}
 
 
 def test_every_variable_the_project_reads_is_in_the_readmes_configuration_table(default_project):

@@ -205,6 +205,82 @@ def test_a_hung_request_is_cut_off_at_timeout_and_its_worker_replaced_while_othe
     assert len(replacement) == 1
 
 
+def test_a_stream_running_three_times_the_timeout_arrives_whole_and_its_worker_stays(start):
+    # The watchdog times each chunk while the application makes it (0.5 s), not the stream.
+    timeout, chunks, every = 3, 18, 0.5
+    with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
+        workers = wait_for_workers(server.process.pid, 2)
+        stream = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        sent_at = time.monotonic()
+        stream.request("GET", f"/faults/stream?chunks={chunks}&every={every}", headers=VIA_HTTPS)
+        response = stream.getresponse()
+        body = response.read()
+        took = time.monotonic() - sent_at
+        stream.close()
+        time.sleep(1)  # a watchdog that had fired would be replacing its worker by now
+        still_serving = wait_for_workers(server.process.pid, 2)
+        log = server.log()
+
+    print(f"\n[stream] {chunks} chunks, one every {every} s, arrived whole in {took:.1f} s (timeout {timeout} s)")
+    assert response.status == 200
+    assert body == b"".join(f"chunk {number}\n".encode() for number in range(chunks))
+    assert took >= chunks * every > 3 * timeout - 1
+    assert [line for line in log.splitlines() if "TIMEOUT" in line] == []
+    assert still_serving == workers
+
+
+def test_a_stream_whose_application_hangs_between_chunks_is_cut_off_at_timeout(start):
+    timeout = 3
+    with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
+        master = server.process.pid
+        workers = wait_for_workers(master, 2)
+        stream = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        sent_at = time.monotonic()
+        stream.request("GET", "/faults/stream-then-hang", headers=VIA_HTTPS)
+        time.sleep(0.3)
+        victim = pid_serving(stream.sock, workers)
+        response = stream.getresponse()
+        first_line = response.readline()
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+        cut_off_after = time.monotonic() - sent_at
+        replacement = wait_for_workers(master, 2, excluding={victim}) - workers
+        log = server.log()
+
+    assert (response.status, first_line) == (200, b"chunk 0\n")
+    assert timeout <= cut_off_after < timeout + 3.5
+    assert f"REQUEST TIMEOUT: GET /faults/stream-then-hang ran longer than {timeout} s; replacing worker (pid:{victim})" in log
+    assert len(replacement) == 1
+
+
+def test_a_large_response_to_a_client_reading_it_slowly_for_longer_than_the_timeout_arrives_whole(start):
+    timeout, megabytes = 3, 16
+    with start(GUNICORN_CMD_ARGS=f"--timeout {timeout}") as server:
+        workers = wait_for_workers(server.process.pid, 2)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
+            client.sendall(
+                f"GET /faults/large?megabytes={megabytes} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n".encode()
+            )
+            received = bytearray()
+            while chunk := client.recv(64 * 1024):
+                received += chunk
+                time.sleep(0.02)  # at most 3 MiB/s
+        time.sleep(1)  # a watchdog that had fired would be replacing its worker by now
+        still_serving = wait_for_workers(server.process.pid, 2)
+        log = server.log()
+
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    # The access log's time taken runs until gunicorn has written the last byte to the socket.
+    [sending_ms] = re.findall(rf'"GET /faults/large\?megabytes={megabytes} HTTP/1\.1" 200 \d+B (\d+)ms', log)
+    print(f"\n[slow client] {megabytes} MiB sent in {int(sending_ms) / 1000:.1f} s (timeout {timeout} s)")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert body == b"x" * (megabytes << 20)
+    assert int(sending_ms) > timeout * 1000
+    assert [line for line in log.splitlines() if "TIMEOUT" in line] == []
+    assert still_serving == workers
+
+
 def test_recycling_workers_often_under_sustained_load_loses_no_request(start):
     with start(GUNICORN_CMD_ARGS="--max-requests 50 --max-requests-jitter 10") as server:
         with Load(server.port, PAGES, threads=8, max_requests=1000) as load:

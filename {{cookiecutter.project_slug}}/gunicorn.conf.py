@@ -24,7 +24,7 @@ from {{ cookiecutter.project_slug }}.server.network import (
 from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
-wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
+wsgi_app = "{{ cookiecutter.project_slug }}.server.wsgi:application"
 
 try:
     # Platforms (Heroku, Render, containers) say which port to listen on in
@@ -105,9 +105,11 @@ max_requests_jitter = 10000
 
 # Access and error logs to stdout/stderr, where platforms collect them, one
 # line per request: client, request line, status, bytes sent, time taken,
-# user agent. Passed health checks and served static files are left out
-# (server/access_log.py), with the gunicorn releases server/gunicorn_internals.py
-# was tested with; with others, gunicorn's own logger logs every request.
+# user agent. The client is the address the trusted proxies (above) name in
+# X-Forwarded-For, not the proxy itself; passed health checks and served
+# static files are left out (server/access_log.py), with the gunicorn
+# releases server/gunicorn_internals.py was tested with; with others,
+# gunicorn's own logger logs every request, under the address that connected.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()

@@ -9,7 +9,7 @@ import time
 
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
 
@@ -45,6 +45,33 @@ def hang(request):
         time.sleep(1)
 
 
+def stream(request):
+    """?chunks=N&every=S: a line every S seconds, N of them, as a report or an event feed streams."""
+
+    def lines():
+        for number in range(int(request.GET["chunks"])):
+            time.sleep(float(request.GET["every"]))
+            yield f"chunk {number}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+def stream_then_hang(request):
+    """A stream whose application hangs after its first line, e.g. waiting on a socket for the next."""
+
+    def lines():
+        yield "chunk 0\n"
+        while True:
+            time.sleep(1)
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+def large(request):
+    """?megabytes=N: a body of N MiB, made at once; sending it takes as long as the client reads."""
+    return HttpResponse(b"x" * (int(request.GET["megabytes"]) << 20), content_type="application/octet-stream")
+
+
 def inline_style(request):
     """A page that breaks the Content-Security-Policy: proves a check sees it."""
     return HttpResponse('<!doctype html><title>x</title><p style="color: red">inline</p>')
@@ -64,6 +91,9 @@ def gil_switch_interval(request):
 urlpatterns = [
     path("faults/slow", slow),
     path("faults/hang", hang),
+    path("faults/stream", stream),
+    path("faults/stream-then-hang", stream_then_hang),
+    path("faults/large", large),
     path("faults/bad-header", bad_header),
     path("faults/database-hold", database_hold),
     path("faults/cache", cached),

@@ -1,4 +1,5 @@
-"""The access log gunicorn.conf.py sets up: one line per request worth reading.
+"""The access log gunicorn.conf.py sets up: one line per request worth reading, naming the client
+the trusted proxies vouch for.
 
 Each test gives the logger gunicorn's own settings object with the line
 format gunicorn.conf.py sets, as gunicorn does, and reads back what it
@@ -153,6 +154,105 @@ def test_the_error_reply_gunicorn_sends_when_the_application_fails_is_logged_wit
     assert sent.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     [line] = (tmp_path / "access.log").read_text().splitlines()
     assert re.fullmatch(r'10\.1\.2\.3 "GET /orders/\?page=2 HTTP/1\.1" 500 0B \d+ms "-"', line)
+
+
+def clients(access_log, forwarded_allow_ips, *peers_and_forwarded_for):
+    """The client each line names, for requests from (peer, X-Forwarded-For or None)."""
+    requests = [
+        request("/", REMOTE_ADDR=peer, **({} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}))
+        for peer, forwarded_for in peers_and_forwarded_for
+    ]
+    return [line.split()[0] for line in access_log(*requests, forwarded_allow_ips=forwarded_allow_ips)]
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_address_it_names(access_log):
+    assert clients(
+        access_log,
+        "10.0.0.5",
+        ("10.0.0.5", "203.0.113.7"),
+        ("10.0.0.5", None),
+        ("10.0.0.5", ""),
+    ) == ["203.0.113.7", "10.0.0.5", "10.0.0.5"]
+
+
+def test_through_several_proxies_the_client_is_the_rightmost_address_no_trusted_proxy_wrote(access_log):
+    # The client wrote 198.51.100.1 itself; 203.0.113.7 is where the first trusted proxy was reached from.
+    assert clients(
+        access_log,
+        "10.0.0.5,10.0.0.6,2001:db8::1",
+        ("10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.6"),
+        ("10.0.0.5", "198.51.100.1,203.0.113.7,2001:db8::1,10.0.0.6"),
+        ("10.0.0.5", "10.0.0.6, 2001:db8::1"),
+    ) == ["203.0.113.7", "203.0.113.7", "10.0.0.6"]
+
+
+def test_a_peer_that_is_no_trusted_proxy_is_the_client_whatever_header_it_sends(access_log):
+    assert clients(
+        access_log,
+        "10.0.0.5",
+        ("203.0.113.7", "10.9.9.9"),
+        ("203.0.113.7", "10.0.0.5"),
+    ) == ["203.0.113.7", "203.0.113.7"]
+
+
+def test_an_ipv4_address_reported_by_a_socket_that_listens_on_ipv6_too_is_logged_as_ipv4(access_log):
+    # gunicorn.conf.py believes each IPv4 proxy in the form such a socket reports it, too.
+    assert clients(
+        access_log,
+        "10.0.0.5,::ffff:10.0.0.5",
+        ("::ffff:10.0.0.5", "::ffff:203.0.113.7"),
+        ("::ffff:203.0.113.7", "10.9.9.9"),
+        ("::ffff:10.0.0.5", "10.0.0.5"),
+        ("2001:db8::7", None),
+    ) == ["203.0.113.7", "203.0.113.7", "10.0.0.5", "2001:db8::7"]
+
+
+def test_a_trusted_network_covers_every_proxy_in_it(access_log):
+    assert clients(
+        access_log,
+        "10.0.0.0/8",
+        ("10.1.2.3", "203.0.113.7, 10.200.0.1"),
+        ("192.168.0.1", "203.0.113.7"),
+    ) == ["203.0.113.7", "192.168.0.1"]
+
+
+def test_with_any_peer_trusted_the_client_is_the_address_the_peer_appended_not_one_a_client_wrote(access_log):
+    assert clients(
+        access_log,
+        "*",
+        ("10.1.2.3", "198.51.100.1, 203.0.113.7"),
+        ("10.1.2.3", None),
+    ) == ["203.0.113.7", "10.1.2.3"]
+    assert clients(access_log, "*,10.0.0.0/8", ("10.1.2.3", "198.51.100.1, 203.0.113.7, 10.0.0.6"))[-1] == (
+        "203.0.113.7"
+    )
+
+
+def test_entries_of_x_forwarded_for_that_are_no_addresses_are_skipped(access_log):
+    assert clients(
+        access_log,
+        "10.0.0.5",
+        ("10.0.0.5", "203.0.113.7, unknown, 203.0.113.8:4711, "),
+        ("10.0.0.5", "garbage"),
+        ("-", "203.0.113.7"),
+    ) == ["203.0.113.7", "10.0.0.5", "-"]
+
+
+def test_with_no_peer_address_the_client_is_a_dash_as_in_gunicorns_own_log(access_log):
+    response, req, environ = request("/", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    del environ["REMOTE_ADDR"]
+
+    assert [line.split()[0] for line in access_log((response, req, environ), forwarded_allow_ips="10.0.0.5")] == ["-"]
+
+
+def test_the_application_keeps_its_own_environ(access_log, tmp_path):
+    response, req, environ = request("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    logger = AccessLogger(configured(accesslog=str(tmp_path / "access.log"), forwarded_allow_ips="10.0.0.5"))
+
+    logger.access(response, req, environ, timedelta(milliseconds=1))
+
+    assert environ["REMOTE_ADDR"] == "10.0.0.5"
+    assert (tmp_path / "access.log").read_text().startswith("203.0.113.7 ")
 
 
 def test_this_logger_is_the_one_gunicorn_conf_py_picks_with_a_tested_gunicorn():

@@ -3,7 +3,7 @@ gunicorn.conf.py), DEBUG off, static files collected, real HTTP on
 loopback. What a visitor, a platform's router and a load balancer see:
 security headers, the HTTPS redirect (health checks exempt), secure
 cookies, static files, readiness, which proxies are believed, the access
-log, and every worker answering request after request."""
+log and the client it names, and every worker answering request after request."""
 
 import http.client
 import json
@@ -187,6 +187,28 @@ def test_a_client_that_is_no_trusted_proxy_cannot_claim_https(server):
     assert "strict-transport-security" not in headers
 
 
+def test_a_claim_of_https_from_a_peer_that_is_no_trusted_proxy_is_logged_once_naming_it(tmp_path):
+    """Behind a proxy left out of FORWARDED_ALLOW_IPS every page redirects to itself: the log says why.
+    One worker, so that its one warning is the server's."""
+    env = production_environment(tmp_path)
+    env["WEB_CONCURRENCY"] = "1"
+    server = Server(env, tmp_path / "gunicorn.log")
+    try:
+        get(server.port, "/healthz", VIA_PROXY)
+        from_trusted_proxy = server.log()
+        get(server.port, "/healthz", VIA_PROXY, source=UNTRUSTED_PEER)
+        get(server.port, "/healthz", VIA_PROXY, source=UNTRUSTED_PEER)
+    finally:
+        exit_code = server.stop()
+
+    assert "X-Forwarded-Proto" not in from_trusted_proxy
+    [warning] = [line for line in server.log().splitlines() if "X-Forwarded-Proto" in line]
+    assert " WARNING " in warning
+    assert f"A request from {UNTRUSTED_PEER} says X-Forwarded-Proto: https" in warning
+    assert f"set FORWARDED_ALLOW_IPS={UNTRUSTED_PEER} (or its network)" in warning
+    assert exit_code == 0
+
+
 # --- Static files ------------------------------------------------------------------------
 
 
@@ -247,6 +269,26 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
         assert routine == []
     else:  # an untested gunicorn release (a dependency update) logs every request, as gunicorn does
         assert len(routine) >= 2
+
+
+def logged_lines(server, marker):
+    """The access log's lines for requests whose path holds `marker`, once the last of them is in."""
+    deadline = time.monotonic() + 10
+    while f"{marker}-last" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [line for line in server.log().splitlines() if marker in line]
+
+
+def test_the_access_log_names_the_client_the_trusted_proxy_forwards_for_and_an_untrusted_peer_as_itself(server):
+    get(server.port, "/?from=forwarded", {**VIA_PROXY, "X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+    get(server.port, "/?from=forwarded-spoofed", {**VIA_PROXY, "X-Forwarded-For": "203.0.113.9"}, source=UNTRUSTED_PEER)
+    get(server.port, "/?from=forwarded-last", VIA_PROXY)
+
+    assert [line.split()[0] for line in logged_lines(server, "from=forwarded")] == [
+        "203.0.113.7",
+        UNTRUSTED_PEER,
+        "127.0.0.1",
+    ]
 
 
 def test_every_worker_answers_request_after_request(tmp_path):

@@ -1,6 +1,7 @@
 """The request watchdog on a clock of the test's own: when it stops a worker, how long it lets the
-other requests finish, and that it exits. (The template's own tests watch it cut off a real hung
-request under gunicorn.)"""
+other requests finish, that it exits, and that it times the application, not the client (the WSGI
+wrapper that tells it which is which). (The template's own tests watch it cut off a real hung
+request, and leave a long stream alone, under gunicorn.)"""
 
 import signal
 import threading
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from {{ cookiecutter.project_slug }}.server import watchdog as watchdog_module
+from {{ cookiecutter.project_slug }}.server import wsgi as server_wsgi
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
 START = 1000.0
@@ -39,6 +41,7 @@ class World:
         self.exited_at = None
         self.at = {}  # time -> what happens then, while the watchdog sleeps
         self.threads = []
+        monkeypatch.setattr(watchdog_module, "of_this_worker", None)
         monkeypatch.setattr(watchdog_module, "time", SimpleNamespace(monotonic=lambda: self.now, sleep=self.sleep))
         monkeypatch.setattr(
             watchdog_module,
@@ -181,3 +184,176 @@ def test_no_watchdog_runs_when_gunicorns_timeout_is_off(world):
     RequestWatchdog(Worker(timeout=0)).start()
 
     assert world.threads == []
+    assert watchdog_module.of_this_worker is None
+
+
+def test_a_started_watchdog_is_the_one_the_wsgi_wrapper_finds_for_this_worker(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+
+    watchdog.start()
+
+    assert watchdog_module.of_this_worker is watchdog
+
+
+# --- The application's time, not the client's ----------------------------------------
+
+
+def test_a_request_waiting_on_its_client_is_never_overdue_and_may_finish_on_a_graceful_stop(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    world.request(watchdog, 1, "GET /download", at=START)
+    world.now = START + 29
+    watchdog.waiting_on_client()
+
+    world.now = START + 3600
+    assert watchdog.overdue_requests() == []
+    assert watchdog.requests_within_timeout() == ["GET /download"]
+
+
+def test_the_application_at_work_again_gets_the_whole_timeout_from_then(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    world.request(watchdog, 1, "GET /stream", at=START)
+    watchdog.waiting_on_client()
+    world.request(watchdog, 2, "GET /other", at=START + 100)
+    world.thread = 1
+    watchdog.application_working()
+
+    world.now = START + 130
+    assert watchdog.overdue_requests() == []
+    world.now = START + 130.25
+    assert watchdog.overdue_requests() == ["GET /stream", "GET /other"]
+    world.thread = 2
+    watchdog.waiting_on_client()
+    assert watchdog.overdue_requests() == ["GET /stream"]
+    assert watchdog.requests_within_timeout() == ["GET /other"]
+
+
+class FileWrapper:
+    """What gunicorn puts in environ["wsgi.file_wrapper"]: a file it sends with sendfile."""
+
+
+class Body:
+    """A response body: its chunks, each made by the application in `making` seconds of the world's clock."""
+
+    def __init__(self, world, watchdog, making, chunks=(b"a", b"b")):
+        self.world, self.watchdog, self.making, self.chunks = world, watchdog, making, chunks
+        self.overdue_while_making = []
+        self.closed = []
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.world.now += self.making
+            self.overdue_while_making.append(self.watchdog.overdue_requests())
+            yield chunk
+
+    def close(self):
+        self.closed.append(self.watchdog.requests[1][0])
+
+
+@pytest.fixture
+def served(world, monkeypatch):
+    """Serve one request through the WSGI wrapper: the project's app, handed the request as gunicorn
+    handed it, takes `computing` s, then returns `body`."""
+
+    def served(watchdog, body, computing=0):
+        environ = {"wsgi.file_wrapper": FileWrapper}
+        overdue_while_computing = []
+
+        def start_response(status, headers):
+            pass
+
+        def project_application(given_environ, given_start_response):
+            assert (given_environ, given_start_response) == (environ, start_response)
+            world.now += computing
+            overdue_while_computing.append(watchdog.overdue_requests())
+            return body
+
+        monkeypatch.setattr(server_wsgi, "project_application", project_application)
+        world.request(watchdog, 1, "GET /page", at=START)
+        response = server_wsgi.application(environ, start_response)
+        return response, overdue_while_computing
+
+    return served
+
+
+def test_the_application_is_timed_until_it_returns_its_response(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+
+    _, overdue_while_computing = served(watchdog, [b"page"], computing=30.25)
+
+    assert overdue_while_computing == [["GET /page"]]
+    world.now += 3600  # the client takes its time
+    assert watchdog.overdue_requests() == []
+
+
+def test_each_chunk_is_timed_while_the_application_makes_it_and_not_while_the_client_takes_it(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+    body = Body(world, watchdog, making=30)
+
+    response, _ = served(watchdog, body)
+    received = []
+    for chunk in response:
+        received.append(chunk)
+        world.now += 100  # sending it to a slow client
+        assert watchdog.overdue_requests() == []
+
+    assert received == [b"a", b"b"]
+    assert body.overdue_while_making == [[], []]
+
+
+def test_a_chunk_the_application_takes_longer_than_the_timeout_to_make_is_overdue(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+    body = Body(world, watchdog, making=30.25)
+
+    response, _ = served(watchdog, body)
+
+    assert list(response) == [b"a", b"b"]
+    assert body.overdue_while_making == [["GET /page"], ["GET /page"]]
+
+
+def test_the_body_is_closed_through_the_wrapper_with_the_clock_running(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+    body = Body(world, watchdog, making=1)
+    response, _ = served(watchdog, body)
+    list(response)
+    world.now += 100
+
+    response.close()
+
+    assert body.closed == [START + 102]
+
+
+def test_a_body_without_close_is_served_and_closed_all_the_same(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+
+    response, _ = served(watchdog, iter([b"a", b"b"]))
+    received = list(response)
+    response.close()
+
+    assert received == [b"a", b"b"]
+
+
+def test_a_file_gunicorn_sends_itself_is_handed_back_untouched_and_not_timed(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    watchdog.start()
+    file = FileWrapper()
+
+    response, _ = served(watchdog, file)
+
+    assert response is file
+    world.now += 3600
+    assert watchdog.overdue_requests() == []
+
+
+def test_with_no_watchdog_running_the_body_is_handed_back_untouched(world, served):
+    watchdog = RequestWatchdog(Worker(timeout=0))
+    watchdog.start()
+    body = [b"page"]
+
+    response, _ = served(watchdog, body)
+
+    assert response is body

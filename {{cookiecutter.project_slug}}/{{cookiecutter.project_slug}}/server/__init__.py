@@ -6,7 +6,9 @@ machinery between gunicorn and the app:
     __main__.py            the start command, `python -m {{ cookiecutter.project_slug }}.server`
     sizing.py              workers, threads and database connections per worker
     connection_budget.py   the start-up line with the database connection arithmetic
-    watchdog.py            cuts off a request that runs past gunicorn's timeout
+    wsgi.py                the app gunicorn serves: the project's, with the watchdog
+                           told when a request waits on its client
+    watchdog.py            cuts off a request whose app runs past gunicorn's timeout
     access_log.py          the access log, less health checks and static files
     gunicorn_internals.py  the only code that uses gunicorn beyond its documented
                            settings and hooks, checked at start-up

@@ -5,18 +5,22 @@ gunicorn.conf.py sets the line (`access_log_format`):
     10.1.2.3 "GET /orders/?page=2 HTTP/1.1" 200 5120B 12ms "Mozilla/5.0 ..."
 
 client address, request line, status, body bytes sent, time taken, user
-agent. Gunicorn writes it; this logger only leaves two kinds of request
-out, as they would bury the rest: health checks that passed (a platform
-asks every few seconds) and static files served (a page pulls several;
-their names are hashed and browsers keep them for ten years). A failing
-health check, a static file that is missing and every other request are
-logged.
+agent. The client is the one the trusted proxies (FORWARDED_ALLOW_IPS)
+name in X-Forwarded-For, not the proxy that connected; a client reaching
+the app directly is logged as itself, whatever header it sends
+(server/network.py, `client_address`). Gunicorn writes the line; this
+logger tells it that client, and leaves two kinds of request out, as they
+would bury the rest: health checks that passed (a platform asks every few
+seconds) and static files served (a page pulls several; their names are
+hashed and browsers keep them for ten years). A failing health check, a
+static file that is missing and every other request are logged.
 """
 
 from django.conf import settings
 from gunicorn.glogging import Logger
 
 from ..health import LIVENESS_PATH, READINESS_PATH
+from .network import client_address
 
 HEALTH_CHECK_PATHS = (LIVENESS_PATH, READINESS_PATH)
 # 304: a browser asked whether its copy is still good, and it was.
@@ -26,7 +30,13 @@ SERVED = (200, 304)
 class AccessLogger(Logger):
     def access(self, resp, req, environ, request_time):
         if not is_routine(environ.get("PATH_INFO", ""), status_code(resp)):
-            super().access(resp, req, environ, request_time)
+            # Gunicorn logs REMOTE_ADDR as the client (%(h)s); the app's own environ is left as it is.
+            client = client_address(
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("HTTP_X_FORWARDED_FOR", ""),
+                self.cfg.forwarded_allow_ips,
+            )
+            super().access(resp, req, {**environ, "REMOTE_ADDR": client}, request_time)
 
 
 def status_code(resp):

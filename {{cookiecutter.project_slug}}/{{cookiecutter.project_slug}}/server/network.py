@@ -1,4 +1,5 @@
-"""Where gunicorn listens, which peers it believes about HTTPS, and how long it keeps an idle connection.
+"""Where gunicorn listens, which peers it believes about HTTPS (and so who a request's client
+is), and how long it keeps an idle connection.
 
 All three come from the environment, and a bad value stops start-up with
 one line naming the variable: left to gunicorn, PORT=abc gives an error
@@ -121,3 +122,48 @@ def as_network(text):
         return ipaddress.ip_network(text)
     except ValueError:
         return None
+
+
+def client_address(peer, forwarded_for, allowed):
+    """The address a request came from, as far as trusted proxies vouch for it.
+
+    `peer` is the address that connected, `forwarded_for` the request's
+    X-Forwarded-For, `allowed` gunicorn's forwarded_allow_ips. A peer that
+    is no trusted proxy is the client: what it writes in the header could
+    be anything. Each trusted proxy appends the address it was reached from,
+    so read from the right the first address that is no trusted proxy is
+    the client (anything left of it came from the client itself); if every
+    one is a proxy, the leftmost. '*' trusts any peer, not every address in
+    the header: else a client could name itself whatever it liked.
+    Entries that are not addresses are skipped.
+    """
+    if "*" not in allowed and not in_networks(peer, allowed):
+        return unmapped(peer)
+    hops = [entry.strip() for entry in forwarded_for.split(",") if is_address(entry.strip())]
+    for hop in reversed(hops):
+        if not in_networks(hop, allowed):
+            return unmapped(hop)
+    return unmapped(hops[0] if hops else peer)
+
+
+def unmapped(address):
+    """An IPv4 client as people write it: 10.0.0.5, not ::ffff:10.0.0.5 as an IPv6 socket reports it."""
+    if not is_address(address):
+        return address
+    ipv4 = getattr(ipaddress.ip_address(address), "ipv4_mapped", None)
+    return str(ipv4) if ipv4 else address
+
+
+def in_networks(address, allowed):
+    """Whether `address` is one of the addresses or networks in `allowed` ('*' aside)."""
+    if not is_address(address):
+        return False
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(entry) for entry in allowed if entry != "*")
+
+
+def is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,5 +1,5 @@
 """
-Cut off a request that runs longer than gunicorn's `timeout`.
+Cut off a request whose application runs longer than gunicorn's `timeout`.
 
 Gunicorn replaces a worker that has not said it is alive for `timeout`
 seconds. A gthread worker says so from its main thread while its request
@@ -14,6 +14,14 @@ graceful stop; the requests it is serving within their time get to finish;
 then the process exits, taking the stuck thread with it, and the stuck
 request's client sees its connection closed. gunicorn.conf.py starts one
 watchdog per worker and tells it about requests through gunicorn's hooks.
+
+It times the application, not the client: a request's clock runs from
+gunicorn's pre_request hook until the application returns its response,
+then again while the application makes each next chunk of the body, and
+each time from zero. Sending to the client stops it, so a long download or
+a stream to a slow client is never cut off, while a view that never returns
+or a stream that hangs between chunks is. server/wsgi.py stops and starts
+the clock.
 """
 
 import os
@@ -31,6 +39,12 @@ KEEPALIVE_LINGER_SECONDS = 2.0
 # Any non-zero code but 3 and 4, which tell gunicorn to shut down altogether.
 EXIT_CODE = 1
 
+# The watchdog watching this worker process, once started: the WSGI wrapper
+# (server/wsgi.py) tells it when a request waits on its client. gunicorn
+# loads the app before forking, so the wrapper can only find the worker's
+# watchdog here, at the time of each request.
+of_this_worker = None
+
 
 class RequestWatchdog:
     def __init__(self, worker):
@@ -38,16 +52,32 @@ class RequestWatchdog:
         self.timeout = worker.cfg.timeout
         self.graceful_timeout = worker.cfg.graceful_timeout
         # Thread id -> (start time, "METHOD /path"): a thread serves one request at a time.
+        # The start time is None while the request waits on its client.
         self.requests = {}
         self.lock = threading.Lock()
 
     def start(self):
+        global of_this_worker
         if self.timeout > 0:  # 0 turns gunicorn's timeout off, and this with it
+            of_this_worker = self
             threading.Thread(target=self.watch, name="request-watchdog", daemon=True).start()
 
     def request_started(self, req):
         with self.lock:
             self.requests[threading.get_ident()] = (time.monotonic(), f"{req.method} {req.path}")
+
+    def waiting_on_client(self):
+        """The application has handed over the response, or its next chunk: stop this thread's clock."""
+        self.set_clock(None)
+
+    def application_working(self):
+        """The application is at work again (making the next chunk): restart this thread's clock from zero."""
+        self.set_clock(time.monotonic())
+
+    def set_clock(self, started):
+        with self.lock:
+            _, request = self.requests[threading.get_ident()]
+            self.requests[threading.get_ident()] = (started, request)
 
     def request_finished(self):
         with self.lock:
@@ -74,9 +104,17 @@ class RequestWatchdog:
     def overdue_requests(self):
         now = time.monotonic()
         with self.lock:
-            return [request for started, request in self.requests.values() if now - started > self.timeout]
+            return [
+                request
+                for started, request in self.requests.values()
+                if started is not None and now - started > self.timeout
+            ]
 
     def requests_within_timeout(self):
         now = time.monotonic()
         with self.lock:
-            return [request for started, request in self.requests.values() if now - started <= self.timeout]
+            return [
+                request
+                for started, request in self.requests.values()
+                if started is None or now - started <= self.timeout
+            ]
