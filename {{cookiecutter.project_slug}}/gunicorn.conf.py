@@ -24,6 +24,8 @@ from {{ cookiecutter.project_slug }}.server.network import (
 from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
+# The project's application ({{ cookiecutter.project_slug }}/wsgi.py), with the request
+# watchdog's clock and the untrusted-proxy warning around it (server/wsgi.py).
 wsgi_app = "{{ cookiecutter.project_slug }}.server.wsgi:application"
 
 try:
@@ -88,8 +90,9 @@ sys.setswitchinterval(0.01)
 # crash in turn.
 preload_app = True
 
-# A worker silent this long is killed and replaced, and so is one with a
-# request running this long (the watchdog hooks below). Heroku's router
+# A worker silent this long is killed and replaced, and so is one whose
+# application has worked on a request this long (the watchdog hooks below;
+# sending the response to a slow client does not count). Heroku's router
 # gives up on a request after 30 s, so waiting longer helps no one.
 timeout = 30
 
@@ -165,7 +168,8 @@ def when_ready(server):
 
 # A gthread worker tells gunicorn it is alive even while one of its request
 # threads hangs, so `timeout` alone would never end a view that never
-# returns. A watchdog in each worker does (server/watchdog.py explains how).
+# returns. A watchdog in each worker does (server/watchdog.py explains how;
+# `wsgi_app` above tells it when a request is only being sent).
 def post_worker_init(worker):
     worker.watchdog = RequestWatchdog(worker)
     worker.watchdog.start()
