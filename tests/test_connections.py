@@ -39,10 +39,10 @@ def kept_alive_connection(port):
     return connection
 
 
-def test_idle_connections_a_router_keeps_open_do_not_keep_workers_from_taking_new_ones(start):
-    """Two workers of two threads holding forty idle kept-alive connections between them
-    still run four slow requests on new connections at once."""
-    with start(WEB_CONCURRENCY="2", GUNICORN_THREADS="2") as server:
+def test_idle_connections_a_router_keeps_open_do_not_keep_a_worker_from_taking_new_ones(start):
+    """A worker of four threads holding forty idle kept-alive connections
+    still runs four slow requests on new connections at once."""
+    with start(WEB_CONCURRENCY="1", GUNICORN_THREADS="4") as server:
         idle = [kept_alive_connection(server.port) for _ in range(40)]
         started = time.monotonic()
         outcomes = at_once(server.port, [f"/faults/slow?seconds={SLOW_SECONDS}"] * 4)
