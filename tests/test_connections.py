@@ -5,6 +5,7 @@ connections a router keeps open do not stop a worker from serving new
 ones; with PORT set it answers on IPv6 and IPv4."""
 
 import http.client
+import re
 import shlex
 import socket
 import subprocess
@@ -114,14 +115,26 @@ def test_with_port_set_the_server_answers_on_ipv6_and_ipv4(fault_project, projec
         )
     try:
         wait_for_http_200(port, process=process)
-        answers = {}
+        answers, remote_addrs = {}, {}
         for host in ("::1", "127.0.0.1"):
             connection = http.client.HTTPConnection(host, port, timeout=10)
             connection.request("GET", "/", headers=VIA_HTTPS)
-            answers[host] = connection.getresponse().status
+            response = connection.getresponse()
+            response.read()
+            answers[host] = response.status
+            connection.request("GET", "/faults/remote-addr", headers=VIA_HTTPS)
+            remote_addrs[host] = connection.getresponse().read().decode()
             connection.close()
     finally:
         stop_server(process)
+    log = (tmp_path / "gunicorn.log").read_text()
 
-    assert f"Listening at: http://[::]:{port}" in (tmp_path / "gunicorn.log").read_text()
+    assert f"Listening at: http://[::]:{port}" in log
     assert answers == {"::1": 200, "127.0.0.1": 200}
+    # Where one socket takes both (Linux's default), an IPv4 client reaches
+    # Django IPv4-mapped; the access log writes it as IPv4 either way.
+    with socket.socket(socket.AF_INET6) as probe:
+        dual_stack = not probe.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+    assert remote_addrs == {"::1": "::1", "127.0.0.1": "::ffff:127.0.0.1" if dual_stack else "127.0.0.1"}
+    assert re.search(r'^127\.0\.0\.1 "GET /faults/remote-addr HTTP/1\.1" 200', log, re.MULTILINE)
+    assert re.search(r'^::1 "GET /faults/remote-addr HTTP/1\.1" 200', log, re.MULTILINE)

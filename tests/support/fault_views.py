@@ -18,6 +18,11 @@ def slow(request):
     return HttpResponse("done", content_type="text/plain")
 
 
+def remote_addr(request):
+    """The client address Django was given."""
+    return HttpResponse(request.META["REMOTE_ADDR"], content_type="text/plain")
+
+
 def database_hold(request):
     """A view that holds a database connection, as one running a query does."""
     with connection.cursor() as cursor:
@@ -90,6 +95,7 @@ def gil_switch_interval(request):
 
 urlpatterns = [
     path("faults/slow", slow),
+    path("faults/remote-addr", remote_addr),
     path("faults/hang", hang),
     path("faults/stream", stream),
     path("faults/stream-then-hang", stream_then_hang),
