@@ -145,14 +145,12 @@ def standard_entries(project: BakedProject, work_dir: Path, machine_workers: int
     middleware_settings = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_whitenoise_middleware"}
     return [
         Entry(gunicorn_ours(project, OURS_NAME), OURS, (*DYNAMIC_VIEWS, STATIC_VIEW)),
-        Entry(gunicorn_without_conf(project, "gunicorn -w1 --threads 1", work_dir, [wsgi, "--workers", "1", "--threads", "1"], PEER_DATABASE_SETTINGS),
-              HAND_TUNED, DYNAMIC_VIEWS, "the 'bad' baseline: one sync worker"),
         Entry(gunicorn_without_conf(project, "gunicorn -w3 --threads 2", work_dir, [wsgi, "--workers", "3", "--threads", "2"], PEER_DATABASE_SETTINGS),
-              HAND_TUNED, DYNAMIC_VIEWS, "hand-tuned gthread"),
+              HAND_TUNED, DYNAMIC_VIEWS, "the seed's 3 x 2 gthread"),
         Entry(gunicorn_without_conf(project, "cookiecutter-django (4 sync)", work_dir, [wsgi], {"WEB_CONCURRENCY": "4", **COOKIECUTTER_DJANGO_DATABASE_SETTINGS}),
               HAND_TUNED, DYNAMIC_VIEWS, "its production command: sync workers, WEB_CONCURRENCY=4; CONN_MAX_AGE=60"),
         Entry(gunicorn_without_conf(project, f"heroku getting-started ({machine_workers}x5 gthread)", work_dir, [
-                  wsgi, "--worker-class", "gthread", "--threads", "5", "--preload", "--reuse-port",
+                  wsgi, "--worker-class", "gthread", "--threads", "5", "--keep-alive", "95", "--preload", "--reuse-port",
                   "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
               ], {"WEB_CONCURRENCY": str(machine_workers), **PEER_DATABASE_SETTINGS}),
               HAND_TUNED, DYNAMIC_VIEWS,
