@@ -24,7 +24,7 @@ from load import LoadResult, LoadSettings, run_wrk
 from postgres import PeakConnections
 from procmem import PeakMemory, cpu_seconds, voluntary_context_switches
 from project import BakedProject
-from servers import RunningServer, ServerSpec, http_get
+from servers import ProxiedServer, RunningServer, ServerSpec, http_get
 
 # What a browser sends; WhiteNoise and nginx then pick the .br file.
 STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
@@ -46,7 +46,7 @@ IDLE_CPU_SECONDS = 0.01
 @dataclass
 class ServerUnderTest:
     entry: Entry
-    server: RunningServer
+    server: RunningServer | ProxiedServer
     requests: dict  # view -> (path, request headers)
     static_headers: dict = field(default_factory=dict)
     worker_peak_rss_kib: dict = field(default_factory=dict)  # pid -> KiB, recycled workers included
@@ -65,7 +65,7 @@ def view_request(project: BakedProject, view: str) -> tuple[str, dict]:
     return VIEW_PATHS[view], {}
 
 
-def require_200(server: RunningServer, path: str, headers: dict) -> dict:
+def require_200(server: RunningServer | ProxiedServer, path: str, headers: dict) -> dict:
     """The response headers, after making sure the URL is a plain 200 (wrk would count a redirect as a success)."""
     status, response_headers = http_get(server.port, path, headers)
     if status != 200:
@@ -73,7 +73,7 @@ def require_200(server: RunningServer, path: str, headers: dict) -> dict:
     return response_headers
 
 
-def checked(entry: Entry, server: RunningServer, project: BakedProject) -> ServerUnderTest:
+def checked(entry: Entry, server: RunningServer | ProxiedServer, project: BakedProject) -> ServerUnderTest:
     target = ServerUnderTest(entry, server, {view: view_request(project, view) for view in entry.views})
     for view, (path, headers) in target.requests.items():
         response_headers = require_200(server, path, headers)
@@ -83,10 +83,13 @@ def checked(entry: Entry, server: RunningServer, project: BakedProject) -> Serve
 
 
 def start_all(entries: list[Entry], project: BakedProject, log_dir: Path, running: ExitStack) -> list[ServerUnderTest]:
-    """Spawn every server at once (they boot in parallel), check each URL answers 200, and warm them all."""
+    """Spawn every server (and its proxy) at once (they boot in parallel), check each URL answers 200, and warm them all."""
     servers = []
     for entry in entries:
-        server = RunningServer(entry.spec, log_dir).start()
+        server = RunningServer(entry.spec, log_dir)
+        if entry.proxy:
+            server = ProxiedServer(server, RunningServer(entry.proxy, log_dir))
+        server.start()
         running.callback(server.stop)
         servers.append(server)
     for server in servers:
