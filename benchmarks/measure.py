@@ -11,12 +11,13 @@ medians up to 11 % apart over a whole sweep (measured 2026-11-27; see
 benchmarks/README.md, "Reading the numbers").
 """
 
+import argparse
 import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog import DATABASE_VIEW, STATIC_VIEW, VIEW_PATHS, Entry
@@ -34,6 +35,60 @@ STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
 # All servers are warmed at once: it needs no accuracy, and it saves the
 # seconds that five rounds of fresh servers would otherwise add to a run.
 WARMUP = LoadSettings(duration_seconds=1)
+
+# A load lasts at least a second per this many clients, so that each client
+# gets several answers: the database view answers about 230 requests a
+# second, each of 1,024 clients about every 4.5 s.
+CLIENTS_PER_SECOND_OF_LOAD = 100
+
+
+@dataclass
+class Curve:
+    """The client counts each view is loaded with, and the wrk settings of each load."""
+    clients: tuple[int, ...] = (32, 128, 512)
+    # More clients than a small plan has connections, as production sends.
+    database_clients: tuple[int, ...] = (64, 256, 1024)
+    min_seconds: int = 4
+    threads: int = 2
+    # Longer than the router's 30 s, so that wrk reports the slowest answer instead of cutting it off.
+    timeout_seconds: float = 35
+
+    def points(self, view: str) -> tuple[int, ...]:
+        if view == DATABASE_VIEW:
+            return self.database_clients
+        # The static file is a comparison of two setups, not a curve.
+        return self.clients[:1] if view == STATIC_VIEW else self.clients
+
+    def load(self, clients: int) -> LoadSettings:
+        return LoadSettings(max(self.min_seconds, clients // CLIENTS_PER_SECOND_OF_LOAD), clients, self.threads, self.timeout_seconds)
+
+    def describe(self) -> str:
+        return (f"wrk -t{self.threads} --timeout {self.timeout_seconds:g}s --latency; clients {'/'.join(map(str, self.clients))} "
+                f"(database view {'/'.join(map(str, self.database_clients))}, static {self.clients[0]}); "
+                f"max({self.min_seconds}, clients/{CLIENTS_PER_SECOND_OF_LOAD}) s per load")
+
+
+def client_counts(text: str) -> tuple[int, ...]:
+    return tuple(int(count) for count in text.split(","))
+
+
+def add_curve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load options run.py and sweep.py share; curve_from() reads them."""
+    defaults = Curve()
+    parser.add_argument("--clients", type=client_counts, default=defaults.clients, metavar="N,N,...",
+                        help="wrk connections for the json, cpu and io views (the static view: the first); default %(default)s")
+    parser.add_argument("--database-clients", type=client_counts, default=defaults.database_clients, metavar="N,N,...",
+                        help="wrk connections for the db view; default %(default)s")
+    parser.add_argument("--duration", type=int, default=defaults.min_seconds,
+                        help=f"seconds per load at least; clients/{CLIENTS_PER_SECOND_OF_LOAD} if longer")
+    parser.add_argument("--wrk-threads", type=int, default=defaults.threads)
+    parser.add_argument("--wrk-timeout", type=float, default=defaults.timeout_seconds,
+                        help="seconds before wrk gives up on a request and counts it as an error")
+
+
+def curve_from(args: argparse.Namespace) -> Curve:
+    return Curve(args.clients, args.database_clients, args.duration, args.wrk_threads, args.wrk_timeout)
+
 
 # Before each load, wait (at most SETTLE_TIMEOUT_SECONDS) for a window of
 # SETTLE_INTERVAL_SECONDS in which each server used no more CPU than this
@@ -121,25 +176,24 @@ def wait_until_idle(pids: list[int]) -> None:
             return
 
 
-def view_load(view: str, load: LoadSettings) -> LoadSettings:
-    return replace(load, connections=load.database_connections) if view == DATABASE_VIEW else load
-
-
-def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
+def load_view(target: ServerUnderTest, view: str, clients: int, curve: Curve) -> dict:
     path, headers = target.requests[view]
     cpu_before = cpu_seconds(target.server.pid)
     switches_before = voluntary_context_switches(target.server.pid)
     watching = PeakConnections(target.entry.database) if view == DATABASE_VIEW else nullcontext()
     with PeakMemory(target.server.pid) as memory, watching as connections:
-        result = run_wrk(target.server.port, path, view_load(view, load), headers)
+        result = run_wrk(target.server.port, path, curve.load(clients), headers)
+    if target.server.exited():
+        # Its figures would be a proxy's error pages; a server should never exit under load.
+        raise RuntimeError(f"{target.entry.spec.name} exited during the {view} load at {clients} clients; see {target.server.log_path}")
     cpu_per_request_us = (cpu_seconds(target.server.pid) - cpu_before) / max(result.requests, 1) * 1e6
     switches_per_request = (voluntary_context_switches(target.server.pid) - switches_before) / max(result.requests, 1)
     for pid, kib in memory.peak_rss_by_pid.items():
         if pid != target.server.pid:
             target.worker_peak_rss_kib[pid] = max(target.worker_peak_rss_kib.get(pid, 0), kib)
-    print_sample(target.entry.spec.name, view, result, cpu_per_request_us, memory)
+    print_sample(target.entry.spec.name, view, clients, result, cpu_per_request_us, memory)
     return {
-        "server": target.entry.spec.name, "role": target.entry.role, "view": view, "note": target.entry.note,
+        "server": target.entry.spec.name, "role": target.entry.role, "view": view, "clients": clients, "note": target.entry.note,
         "requests_per_second": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "max_ms": result.max_ms,
         "errors": result.errors, "cpu_us_per_request": cpu_per_request_us, "voluntary_switches_per_request": switches_per_request,
         "peak_rss_mib": memory.peak_rss_kib / 1024, "peak_pss_mib": memory.peak_pss_kib / 1024,
@@ -147,20 +201,20 @@ def load_view(target: ServerUnderTest, view: str, load: LoadSettings) -> dict:
     }
 
 
-def print_sample(name: str, view: str, result: LoadResult, cpu_per_request_us: float, memory: PeakMemory) -> None:
-    print(f"  {name[:48]:48} {view:6} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  CPU {cpu_per_request_us:6.0f} us/req  "
+def print_sample(name: str, view: str, clients: int, result: LoadResult, cpu_per_request_us: float, memory: PeakMemory) -> None:
+    print(f"  {name[:48]:48} {view:6} {clients:5} clients {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+          f"p99 {result.p99_ms:7.2f} ms  max {result.max_ms:8.0f} ms  errors {result.errors}  CPU {cpu_per_request_us:6.0f} us/req  "
           f"peak RSS {memory.peak_rss_kib / 1024:.0f} MiB", flush=True)
 
 
 def median_rows(samples: list[dict]) -> list[dict]:
-    """One row per server and view, in first-seen order: medians over rounds, total errors, peak memory."""
+    """One row per server, view and client count, in first-seen order: medians over rounds, total errors, peak memory."""
     grouped: dict[tuple, list[dict]] = {}
     for sample in samples:
-        grouped.setdefault((sample["server"], sample["view"]), []).append(sample)
+        grouped.setdefault((sample["server"], sample["view"], sample["clients"]), []).append(sample)
     return [
         {
-            "server": server, "role": rounds[0]["role"], "view": view,
+            "server": server, "role": rounds[0]["role"], "view": view, "clients": clients,
             "requests_per_second": round(statistics.median(r["requests_per_second"] for r in rounds), 1),
             "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
@@ -174,32 +228,32 @@ def median_rows(samples: list[dict]) -> list[dict]:
             "rounds_rps": [round(r["requests_per_second"]) for r in rounds],
             "note": rounds[0]["note"],
         }
-        for (server, view), rounds in grouped.items()
+        for (server, view, clients), rounds in grouped.items()
     ]
 
 
-def measure_all(entries: list[Entry], project: BakedProject, load: LoadSettings, rounds: int, log_dir: Path) -> Measurements:
+def measure_all(entries: list[Entry], project: BakedProject, curve: Curve, rounds: int, log_dir: Path) -> Measurements:
     samples, static_headers, worker_rss_mib = [], {}, {entry.spec.name: [] for entry in entries}
-    loads = [(entry_index, view) for entry_index, entry in enumerate(entries) for view in entry.views]
+    loads = [(entry_index, view, clients) for entry_index, entry in enumerate(entries) for view in entry.views for clients in curve.points(view)]
     for round_number in range(1, rounds + 1):
-        print(f"Round {round_number} of {rounds}: every server started afresh, then {load.describe()} per server and view, "
-              "in a shuffled order", flush=True)
+        print(f"Round {round_number} of {rounds}: every server started afresh, then {curve.describe()}, per server, view and "
+              "client count in a shuffled order", flush=True)
         # A new order each round (the same in every run), so that no
         # server always follows the same one or opens the round.
         order = loads.copy()
         random.Random(round_number).shuffle(order)
         with ExitStack() as running:
             targets = start_all(entries, project, log_dir, running)
-            for entry_index, view in order:
+            for entry_index, view, clients in order:
                 wait_until_idle([target.server.pid for target in targets])
-                samples.append(load_view(targets[entry_index], view, load))
+                samples.append(load_view(targets[entry_index], view, clients, curve))
         for target in targets:
             if target.static_headers:
                 static_headers.setdefault(target.entry.role, target.static_headers)
             worker_rss_mib[target.entry.spec.name].append([round(kib / 1024, 1) for _, kib in sorted(target.worker_peak_rss_kib.items())])
-    canonical_order = [(entries[entry_index].spec.name, view) for entry_index, view in loads]
+    canonical_order = [(entries[entry_index].spec.name, view, clients) for entry_index, view, clients in loads]
     return Measurements(
-        rows=sorted(median_rows(samples), key=lambda row: canonical_order.index((row["server"], row["view"]))),
+        rows=sorted(median_rows(samples), key=lambda row: canonical_order.index((row["server"], row["view"], row["clients"]))),
         static_headers=static_headers,
         worker_rss_mib=worker_rss_mib,
     )
