@@ -36,9 +36,9 @@ STATIC_REQUEST_HEADERS = {"Accept-Encoding": "gzip, br"}
 # seconds that five rounds of fresh servers would otherwise add to a run.
 WARMUP = LoadSettings(duration_seconds=1)
 
-# A load lasts at least a second per this many clients, so that each client
-# gets several answers: the database view answers about 230 requests a
-# second, each of 1,024 clients about every 4.5 s.
+# A load lasts at least a second per this many clients, so that every client
+# is answered more than once: the database view answers about 230 requests
+# a second, each of 1,024 clients about every 4.5 s, twice in 10 s.
 CLIENTS_PER_SECOND_OF_LOAD = 100
 
 
