@@ -40,6 +40,7 @@ class Entry:
     views: tuple[str, ...]
     note: str = ""
     database: object = None  # postgres.Cluster of its own, for the database view
+    proxy: ServerSpec | None = None  # the router in front of it (proxy_for), or None to be loaded directly
 
 
 def attach_databases(entries: list[Entry], stack: ExitStack) -> None:
@@ -140,19 +141,72 @@ def nginx(project: BakedProject, work_dir: Path) -> ServerSpec:
     return ServerSpec(name="nginx (gzip_static/brotli_static)", argv=argv, env=project.env, cwd=prefix, port=port, ready_path=project.big_css_url)
 
 
+# The router in front of every dyno or pod, as platforms run it (benchmarks/README.md,
+# "The router"): connections to the app kept alive, TLS ended before the app.
+PROXY_CONF = """\
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream app {{
+        server {host}:{app_port};
+        keepalive 320;
+        keepalive_timeout 60s;
+        keepalive_requests 10000;
+    }}
+    server {{
+        listen {host}:{port} backlog=4096;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""
+
+
+def proxy_for(app: ServerSpec, work_dir: Path) -> ServerSpec:
+    """An nginx of its own in front of `app`, answering the same paths on another port."""
+    port = free_port()
+    prefix = work_dir / f"proxy-{port}"
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(PROXY_CONF.format(prefix=prefix, host=HOST, port=port, app_port=app.port))
+    argv = [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    return ServerSpec(name=f"nginx in front of {app.name}", argv=argv, env=app.env, cwd=prefix, port=port, ready_path=app.ready_path)
+
+
+def put_behind_proxies(entries: list[Entry], work_dir: Path) -> None:
+    """A router in front of every server under test; the static ceiling is nginx itself and stays direct."""
+    for entry in entries:
+        if entry.role != STATIC_CEILING:
+            entry.proxy = proxy_for(entry.spec, work_dir)
+
+
 def standard_entries(project: BakedProject, work_dir: Path, machine_workers: int) -> list[Entry]:
     wsgi = f"{project.slug}.wsgi:application"
     middleware_settings = {"DJANGO_SETTINGS_MODULE": "benchsite.settings_whitenoise_middleware"}
     return [
         Entry(gunicorn_ours(project, OURS_NAME), OURS, (*DYNAMIC_VIEWS, STATIC_VIEW)),
-        Entry(gunicorn_without_conf(project, "gunicorn -w1 --threads 1", work_dir, [wsgi, "--workers", "1", "--threads", "1"], PEER_DATABASE_SETTINGS),
-              HAND_TUNED, DYNAMIC_VIEWS, "the 'bad' baseline: one sync worker"),
         Entry(gunicorn_without_conf(project, "gunicorn -w3 --threads 2", work_dir, [wsgi, "--workers", "3", "--threads", "2"], PEER_DATABASE_SETTINGS),
-              HAND_TUNED, DYNAMIC_VIEWS, "hand-tuned gthread"),
+              HAND_TUNED, DYNAMIC_VIEWS, "the seed's 3 x 2 gthread"),
         Entry(gunicorn_without_conf(project, "cookiecutter-django (4 sync)", work_dir, [wsgi], {"WEB_CONCURRENCY": "4", **COOKIECUTTER_DJANGO_DATABASE_SETTINGS}),
               HAND_TUNED, DYNAMIC_VIEWS, "its production command: sync workers, WEB_CONCURRENCY=4; CONN_MAX_AGE=60"),
         Entry(gunicorn_without_conf(project, f"heroku getting-started ({machine_workers}x5 gthread)", work_dir, [
-                  wsgi, "--worker-class", "gthread", "--threads", "5", "--preload", "--reuse-port",
+                  wsgi, "--worker-class", "gthread", "--threads", "5", "--keep-alive", "95", "--preload", "--reuse-port",
                   "--timeout", "20", "--graceful-timeout", "20", "--access-logfile", "-",
               ], {"WEB_CONCURRENCY": str(machine_workers), **PEER_DATABASE_SETTINGS}),
               HAND_TUNED, DYNAMIC_VIEWS,

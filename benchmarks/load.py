@@ -14,12 +14,6 @@ class LoadSettings:
     threads: int = 2
     # wrk's own default: a request unanswered this long counts as a timeout (an error).
     timeout_seconds: float = 2
-    # The database view: more clients than a small plan has connections, as production sends.
-    database_connections: int = 64
-
-    def describe(self) -> str:
-        timeout = f" --timeout {self.timeout_seconds:g}s" if self.timeout_seconds != 2 else ""
-        return f"wrk -t{self.threads} -c{self.connections} -d{self.duration_seconds}s{timeout} --latency (database view: -c{self.database_connections})"
 
 
 @dataclass

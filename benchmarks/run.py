@@ -20,9 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import setup_env
-from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, attach_databases, standard_entries
-from load import LoadSettings
-from measure import cold_start_seconds, measure_all, median
+from catalog import OURS, OURS_NAME, STATIC_MIDDLEWARE, attach_databases, put_behind_proxies, standard_entries
+from measure import Curve, add_curve_arguments, cold_start_seconds, curve_from, measure_all, median
 from project import prepare_project
 from report import comparisons, database_ceiling_row, header_comparison, markdown_report, rows_table, target_checks
 
@@ -38,14 +37,12 @@ RESULTS_DIR = setup_env.BENCHMARK_DIR / "results"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = LoadSettings()
-    parser.add_argument("--rounds", type=int, default=5, help="times every server and view is loaded; the report keeps the median")
-    parser.add_argument("--duration", type=int, default=defaults.duration_seconds, help="seconds of load per server, view and round")
-    parser.add_argument("--connections", type=int, default=defaults.connections, help="concurrent wrk connections")
-    parser.add_argument("--wrk-threads", type=int, default=defaults.threads)
+    parser.add_argument("--rounds", type=int, default=3, help="times every server, view and client count is loaded; the report keeps the median")
+    add_curve_arguments(parser)
     parser.add_argument("--cold-starts", type=int, default=5, help="how many times to time a cold start")
     parser.add_argument("--template", type=Path, default=TEMPLATE_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--direct", action="store_true", help="load the servers directly, with no router (nginx) in front of each")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the baked project and server logs")
     return parser.parse_args()
 
@@ -80,7 +77,7 @@ def instance_database_connections(project) -> int:
     return int(subprocess.run([str(project.python), "-c", code], cwd=project.root, env=project.env, check=True, capture_output=True, text=True).stdout)
 
 
-def assemble_results(args, load: LoadSettings, project, measured, cold_starts: list[float], load_average_before: float,
+def assemble_results(args, curve: Curve, project, measured, cold_starts: list[float], load_average_before: float,
                      instance_connections: int) -> dict:
     ceiling = database_ceiling_row(instance_connections, "our connection budget on this machine")
     rows, static_headers = [*measured.rows, ceiling], measured.static_headers
@@ -90,7 +87,9 @@ def assemble_results(args, load: LoadSettings, project, measured, cold_starts: l
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_description(),
             "template": template_version(args.template),
-            "load": f"{load.describe()}, {args.rounds} interleaved rounds, median",
+            "load": f"{curve.describe()}, {args.rounds} interleaved rounds, median",
+            "clients": {"dynamic": curve.clients, "database": curve.database_clients},
+            "proxied": not args.direct,
             "cpu_loops": int(project.env["BENCH_CPU_LOOPS"]),
             "static_url": project.big_css_url,
             "static_bytes": project.big_css_bytes,
@@ -99,7 +98,7 @@ def assemble_results(args, load: LoadSettings, project, measured, cold_starts: l
         },
         "rows": rows,
         "comparisons": found,
-        "targets": target_checks(rows, found, median(cold_starts), ceiling["requests_per_second"]),
+        "targets": target_checks(rows, found, median(cold_starts), curve.clients, curve.database_clients, ceiling["requests_per_second"]),
         "cold_start": {"samples_seconds": cold_starts, "median_seconds": median(cold_starts)},
         "ours_worker_rss_mib": measured.worker_rss_mib[OURS_NAME],
         "static_headers": {
@@ -122,7 +121,7 @@ def main() -> None:
     args = parse_args()
     # Other work on a shared machine moves every number; this tells the reader how busy it was.
     load_average_before = os.getloadavg()[0]
-    load = LoadSettings(args.duration, args.connections, args.wrk_threads)
+    curve = curve_from(args)
     work_dir = make_work_dir()
     log_dir = work_dir / "logs"
     log_dir.mkdir()
@@ -130,9 +129,11 @@ def main() -> None:
         print("Baking the project ...", flush=True)
         project = prepare_project(args.template, work_dir, setup_env.ensure_venv())
         entries = standard_entries(project, work_dir, machine_workers=os.cpu_count())
+        if not args.direct:
+            put_behind_proxies(entries, work_dir)
         with ExitStack() as databases:
             attach_databases(entries, databases)
-            measured = measure_all(entries, project, load, args.rounds, log_dir)
+            measured = measure_all(entries, project, curve, args.rounds, log_dir)
         print("Timing cold starts ...", flush=True)
         ours = next(entry for entry in entries if entry.role == OURS)
         cold_starts = cold_start_seconds(ours.spec, log_dir, args.cold_starts)
@@ -142,7 +143,7 @@ def main() -> None:
             print(f"Kept {work_dir}")
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
-    results = assemble_results(args, load, project, measured, cold_starts, load_average_before, instance_connections)
+    results = assemble_results(args, curve, project, measured, cold_starts, load_average_before, instance_connections)
     write_results(results, args.results_dir)
     print_summary(results, args.results_dir)
 

@@ -79,12 +79,16 @@ class RunningServer:
             )
         return self
 
-    def wait_until_ready(self) -> float:
-        """Seconds from spawning the process to the first 200 on the ready path."""
+    def exited(self) -> bool:
+        return self.process.poll() is not None
+
+    def wait_until_ready(self, upstream: "RunningServer | None" = None) -> float:
+        """Seconds from spawning the process to the first 200 on the ready path (a proxy also fails if its upstream exits)."""
         deadline = self.started_at + STARTUP_TIMEOUT_SECONDS
         while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.spec.name} exited with {self.process.returncode}; see {self.log_path}")
+            for server in filter(None, (self, upstream)):
+                if server.exited():
+                    raise RuntimeError(f"{server.spec.name} exited with {server.process.returncode}; see {server.log_path}")
             if answers_ok(self.port, self.spec.ready_path):
                 return time.perf_counter() - self.started_at
             time.sleep(POLL_INTERVAL_SECONDS)
@@ -121,3 +125,34 @@ class RunningServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+class ProxiedServer:
+    """A server with a reverse proxy of its own in front, started and stopped with it.
+
+    Clients, the ready check and the 200 checks go through the proxy (`port`);
+    `pid` and `log_path` are the server's, so CPU and memory are the server's own.
+    """
+
+    def __init__(self, app: RunningServer, proxy: RunningServer):
+        self.app, self.proxy = app, proxy
+        self.spec, self.log_path, self.port = app.spec, app.log_path, proxy.port
+
+    @property
+    def pid(self) -> int:
+        return self.app.pid
+
+    def start(self) -> "ProxiedServer":
+        self.app.start()
+        self.proxy.start()
+        return self
+
+    def exited(self) -> bool:
+        return self.app.exited() or self.proxy.exited()
+
+    def wait_until_ready(self) -> float:
+        return self.proxy.wait_until_ready(upstream=self.app)
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        self.app.stop()

@@ -6,6 +6,7 @@ requirements, so a second run installs nothing.
 
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -95,11 +96,19 @@ def bootstrap(extra_requirements: tuple[str, ...] = ()) -> Path:
     # Set once, before any re-exec, so the reported runtime includes installing.
     os.environ.setdefault(STARTED_AT_VARIABLE, str(time.time()))
     ensure_apt_packages()
+    raise_open_files_limit()
     venv_dir = ensure_venv(extra_requirements)
     if Path(sys.prefix).resolve() != venv_dir.resolve():
         python = str(venv_dir / "bin" / "python")
         os.execv(python, [python, *sys.argv])
     return venv_dir
+
+
+def raise_open_files_limit(needed: int = 8192) -> None:
+    """Enough file descriptors for 1,024 clients and a proxy's connections to its server; wrk, nginx and the servers inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY else min(needed, hard), hard))
 
 
 def seconds_since_start() -> float:

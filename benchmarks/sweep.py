@@ -26,11 +26,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import setup_env
-from catalog import GRANIAN, HAND_TUNED, OURS, STATIC_MIDDLEWARE, Entry, attach_databases, gunicorn_ours, overriding_conf, standard_entries
-from load import LoadSettings
-from measure import cold_start_seconds, measure_all, median
+from catalog import (
+    GRANIAN, HAND_TUNED, OURS, STATIC_MIDDLEWARE, Entry, attach_databases, gunicorn_ours, overriding_conf, put_behind_proxies, standard_entries,
+)
+from measure import Curve, add_curve_arguments, cold_start_seconds, curve_from, measure_all, median
 from project import BakedProject, prepare_project
-from report import markdown_table
+from report import curve_tables, markdown_table
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,11 +45,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--views", default="json,cpu,io", help="comma list of json, cpu, io, db, static")
     parser.add_argument("--references", action="store_true", help="also run the hand-tuned, granian and WhiteNoise-middleware servers")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=int, default=LoadSettings.duration_seconds, help="seconds of load per configuration, view and round")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--database-connections", type=int, default=LoadSettings.database_connections, help="wrk connections for the db view")
-    parser.add_argument("--wrk-timeout", type=float, default=LoadSettings.timeout_seconds,
-                        help="seconds before wrk counts a request as timed out (an error)")
+    add_curve_arguments(parser)
+    parser.add_argument("--direct", action="store_true", help="load the servers directly, with no router (nginx) in front of each")
     parser.add_argument("--cold-starts", type=int, default=0, help="time this many cold starts per configuration")
     parser.add_argument("--extra-pip", action="append", default=[],
                         help="a package to install over the project's requirements, e.g. gunicorn_h1c or gunicorn==26.2.0")
@@ -94,32 +92,38 @@ def against_first(rows: list[dict], first_server: str) -> dict:
     """Each row's req/s over the first configuration's on the same view, round by round:
     "median ratio (rounds ahead/rounds)". Rounds are run side by side, so pairing them
     cancels much of what the machine's load does to both."""
-    firsts = {row["view"]: row["rounds_rps"] for row in rows if row["server"] == first_server}
+    firsts = {(row["view"], row["clients"]): row["rounds_rps"] for row in rows if row["server"] == first_server}
     paired = {}
     for row in rows:
-        if row["server"] == first_server or row["view"] not in firsts:
+        point = (row["view"], row["clients"])
+        if row["server"] == first_server or point not in firsts:
             continue
-        ratios = [this / first for this, first in zip(row["rounds_rps"], firsts[row["view"]]) if first]
-        paired[(row["server"], row["view"])] = f"{median(ratios):.2f} ({sum(ratio > 1 for ratio in ratios)}/{len(ratios)})"
+        ratios = [this / first for this, first in zip(row["rounds_rps"], firsts[point]) if first]
+        paired[(row["server"], *point)] = f"{median(ratios):.2f} ({sum(ratio > 1 for ratio in ratios)}/{len(ratios)})"
     return paired
 
 
-def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, load: LoadSettings, first_server: str) -> str:
+def markdown(args: argparse.Namespace, rows: list[dict], cold_starts: dict, curve: Curve, first_server: str) -> str:
     paired = against_first(rows, first_server)
-    header = ["server", "view", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "max ms", "errors",
+    header = ["server", "view", "clients", "req/s (median)", "per round", "vs first config, per round", "p50 ms", "p99 ms", "max ms", "errors",
               "server CPU µs/req", "voluntary context switches/req", "peak RSS MiB", "peak PSS MiB", "peak DB connections", "cold start s"]
     body = [
-        [row["server"], row["view"], row["requests_per_second"], row["rounds_rps"], paired.get((row["server"], row["view"]), ""),
+        [row["server"], row["view"], row["clients"], row["requests_per_second"], row["rounds_rps"], paired.get((row["server"], row["view"], row["clients"]), ""),
          row["p50_ms"], row["p99_ms"], row["max_ms"], row["errors"], row["cpu_us_per_request"], row["voluntary_switches_per_request"],
          row["peak_rss_mib"], row["peak_pss_mib"], row["peak_database_connections"],
          cold_starts.get(row["server"])]
-        for row in sorted(rows, key=lambda row: (row["view"], -row["requests_per_second"]))
+        for row in sorted(rows, key=lambda row: (row["view"], row["clients"], -row["requests_per_second"]))
     ]
+    proxy = "each server behind an nginx of its own (the router, benchmarks/README.md)" if not args.direct else "servers loaded directly"
     return "\n".join([
         f"# Sweep: {args.name}", "",
-        f"`{load.describe()}`, {args.rounds} rounds, configurations interleaved; grid {args.grid}, configs {args.config}, fixed {args.set}, "
-        f"extra packages {args.extra_pip}. Rows sorted by view, fastest first. \"vs first config\": the median over rounds of "
-        f"this row's req/s over `{first_server}`'s in the same round, and in how many rounds it was ahead.", "",
+        f"`{curve.describe()}`, {args.rounds} rounds, configurations interleaved; grid {args.grid}, configs {args.config}, fixed {args.set}, "
+        f"extra packages {args.extra_pip}; {proxy}. req/s, p50 and p99 are medians over rounds, max the worst, errors "
+        f"(non-2xx plus socket errors) summed.", "",
+        curve_tables(rows),
+        "## Every row", "",
+        f"Sorted by view, client count, fastest first. \"vs first config\": the median over rounds of this row's req/s over "
+        f"`{first_server}`'s in the same round, and in how many rounds it was ahead.", "",
         markdown_table(header, body), "",
     ])
 
@@ -128,17 +132,19 @@ def main() -> None:
     args = parse_args()
     venv_dir = setup_env.bootstrap(tuple(args.extra_pip))
     views = tuple(args.views.split(","))
-    load = LoadSettings(duration_seconds=args.duration, connections=args.connections, timeout_seconds=args.wrk_timeout,
-                        database_connections=args.database_connections)
+    curve = curve_from(args)
     work_dir = Path(tempfile.mkdtemp(prefix="django-template-sweep-"))
+    work_dir.chmod(0o755)  # the proxies' nginx workers run as "nobody" under root and keep temp files in it
     log_dir = work_dir / "logs"
     log_dir.mkdir()
     try:
         project = prepare_project(setup_env.BENCHMARK_DIR.parent, work_dir, venv_dir, tuple(args.extra_pip))
         entries = sweep_entries(project, work_dir, configurations(args.grid, args.config, args.set), views, args.references)
+        if not args.direct:
+            put_behind_proxies(entries, work_dir)
         with ExitStack() as databases:
             attach_databases(entries, databases)
-            rows = measure_all(entries, project, load, args.rounds, log_dir).rows
+            rows = measure_all(entries, project, curve, args.rounds, log_dir).rows
         cold_starts = {
             entry.spec.name: median(cold_start_seconds(entry.spec, log_dir, args.cold_starts))
             for entry in entries if args.cold_starts and entry.role == OURS
@@ -147,7 +153,7 @@ def main() -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
     results_dir = setup_env.BENCHMARK_DIR / "results"
     results_dir.mkdir(exist_ok=True)
-    report = markdown(args, rows, cold_starts, load, entries[0].spec.name)
+    report = markdown(args, rows, cold_starts, curve, entries[0].spec.name)
     (results_dir / f"sweep-{args.name}.md").write_text(report)
     (results_dir / f"sweep-{args.name}.json").write_text(json.dumps({"args": vars(args), "rows": rows, "cold_starts": cold_starts}, indent=2) + "\n")
     print(report)
