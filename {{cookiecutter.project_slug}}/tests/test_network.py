@@ -29,9 +29,48 @@ def test_a_host_without_ipv6_is_listened_to_on_ipv4():
     assert bind_addresses({"PORT": "5123"}, ipv6=NO_IPV6) == ["0.0.0.0:5123"]
 
 
-def test_this_hosts_ipv6_is_probed_when_port_is_set(monkeypatch):
-    monkeypatch.setattr(network, "ipv6_listening", lambda: NO_IPV6)
-    assert bind_addresses({"PORT": "5123"}) == ["0.0.0.0:5123"]
+@pytest.mark.parametrize(
+    ("probed", "listening"),
+    [(DUAL_STACK, ["[::]:5123"]), (IPV6_ONLY, ["0.0.0.0:5123", "[::]:5123"]), (NO_IPV6, ["0.0.0.0:5123"])],
+)
+def test_this_hosts_ipv6_is_probed_when_port_is_set(monkeypatch, probed, listening):
+    monkeypatch.setattr(network, "ipv6_listening", lambda: probed)
+    assert bind_addresses({"PORT": "5123"}) == listening
+
+
+class ProbeSocket:
+    """An IPv6 socket as the probe uses it, taking IPv4 too unless `v6only`; it records what it was asked."""
+
+    made = []
+
+    def __init__(self, v6only):
+        self.v6only = v6only
+
+    def __call__(self, *args):
+        self.made.append(("socket", *args))
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.made.append(("closed",))
+
+    def bind(self, address):
+        self.made.append(("bind", address))
+
+    def getsockopt(self, level, option):
+        assert (level, option) == (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        return self.v6only
+
+
+@pytest.mark.parametrize(("v6only", "probed"), [(0, DUAL_STACK), (1, IPV6_ONLY)])
+def test_the_probe_binds_a_stream_socket_to_every_ipv6_address_on_any_free_port(monkeypatch, v6only, probed):
+    ProbeSocket.made = []
+    monkeypatch.setattr(network.socket, "socket", ProbeSocket(v6only))
+
+    assert ipv6_listening() == probed
+    assert ProbeSocket.made == [("socket", socket.AF_INET6, socket.SOCK_STREAM), ("bind", ("::", 0)), ("closed",)]
 
 
 def test_the_probe_reads_whether_an_ipv6_socket_takes_ipv4_too():
