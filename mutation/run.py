@@ -187,17 +187,18 @@ def judge(statuses, project, mutmut, env, equivalents=HERE / "equivalent_mutants
         by_status[status] = by_status.get(status, 0) + 1
     print(f"{total} mutants: " + ", ".join(f"{count} {status}" for status, count in sorted(by_status.items())))
 
-    unexplained, equivalent = [], []
+    unexplained, equivalent, matched = [], [], set()
     diffs = mutant_diffs(project, mutmut, env, sorted(undetected))
     for name, status in sorted(undetected.items()):
         diff = diffs[name]
-        change = changed_lines(diff)
-        entry = listed.get(name)
-        if entry and entry["mutation"].strip() == change:
+        key = (function_of(name), changed_lines(diff))
+        entry = listed.get(key)
+        if entry:
             equivalent.append((name, entry["reason"]))
+            matched.add(key)
         else:
             unexplained.append((name, status, diff))
-    stale = sorted(set(listed) - {name for name, _ in equivalent})
+    stale = sorted(f"{function}: {mutation}" for function, mutation in set(listed) - matched)
 
     print(f"\nSurviving mutants listed as equivalent ({len(equivalent)}):")
     for name, reason in equivalent:
@@ -218,9 +219,26 @@ def judge(statuses, project, mutmut, env, equivalents=HERE / "equivalent_mutants
 
 
 def load_equivalent(path):
+    """{(function, mutation): entry} of the listed equivalent mutants."""
     if not path.exists():
         return {}
-    return {entry["name"]: entry for entry in tomllib.loads(path.read_text()).get("equivalent", [])}
+    entries = tomllib.loads(path.read_text()).get("equivalent", [])
+    return {(entry["function"], entry["mutation"].strip()): entry for entry in entries}
+
+
+def function_of(name):
+    """The function a mutant is in, named by its module's last part and its own (qualified) name:
+    'my_service.server.sizing.x__cgroup_dirs__mutmut_16' -> 'sizing._cgroup_dirs',
+    'my_service.server.wsgi.xǁTimedBodyǁclose__mutmut_2' -> 'wsgi.TimedBody.close'.
+
+    Neither the mutant's number (it changes whenever its function does) nor
+    the package path (it changes when a module moves) is part of it, so a
+    listed mutant stays listed as long as the same change to the same
+    function survives.
+    """
+    module, _, mangled = re.sub(r"__mutmut_\d+$", "", name).rpartition(".")
+    function = mangled.removeprefix("x").removeprefix("_") if not mangled.startswith("xǁ") else mangled[2:]
+    return f"{module.rpartition('.')[2]}.{function.replace('ǁ', '.')}"
 
 
 DIFFS = """
