@@ -209,6 +209,19 @@ def test_a_request_waiting_on_its_client_is_never_overdue_and_may_finish_on_a_gr
     assert watchdog.requests_within_timeout() == ["GET /download"]
 
 
+def test_a_request_gunicorn_never_announced_is_served_and_left_unwatched(world):
+    watchdog = RequestWatchdog(Worker(timeout=30))
+    world.request(watchdog, 1, "GET /watched", at=START)
+    world.thread = 2
+
+    watchdog.application_working()
+    watchdog.waiting_on_client()
+
+    world.now = START + 60
+    assert watchdog.overdue_requests() == ["GET /watched"]
+    assert watchdog.requests_within_timeout() == []
+
+
 def test_the_application_at_work_again_gets_the_whole_timeout_from_then(world):
     watchdog = RequestWatchdog(Worker(timeout=30))
     world.request(watchdog, 1, "GET /stream", at=START)

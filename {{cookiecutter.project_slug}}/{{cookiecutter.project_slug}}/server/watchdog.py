@@ -76,8 +76,10 @@ class RequestWatchdog:
 
     def set_clock(self, started):
         with self.lock:
-            _, request = self.requests[threading.get_ident()]
-            self.requests[threading.get_ident()] = (started, request)
+            timed = self.requests.get(threading.get_ident())
+            # A request gunicorn never announced (no pre_request) has no clock to set.
+            if timed is not None:
+                self.requests[threading.get_ident()] = (started, timed[1])
 
     def request_finished(self):
         with self.lock:
