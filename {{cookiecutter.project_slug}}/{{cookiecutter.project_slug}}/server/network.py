@@ -6,6 +6,7 @@ one line naming the variable: left to gunicorn, PORT=abc gives an error
 that never says which setting is wrong, and PORT=99999 a traceback.
 """
 
+import functools
 import ipaddress
 import socket
 
@@ -137,33 +138,36 @@ def client_address(peer, forwarded_for, allowed):
     the header: else a client could name itself whatever it liked.
     Entries that are not addresses are skipped.
     """
-    if "*" not in allowed and not in_networks(peer, allowed):
-        return unmapped(peer)
-    hops = [entry.strip() for entry in forwarded_for.split(",") if is_address(entry.strip())]
-    for hop in reversed(hops):
-        if not in_networks(hop, allowed):
-            return unmapped(hop)
-    return unmapped(hops[0] if hops else peer)
+    proxies = networks_of(tuple(allowed))
+    peer_ip = as_address(peer)
+    if "*" not in allowed and not is_proxy(peer_ip, proxies):
+        return as_written(peer, peer_ip)
+    hops = [(hop, ip) for hop in (entry.strip() for entry in forwarded_for.split(",")) if (ip := as_address(hop))]
+    for hop, ip in reversed(hops):
+        if not is_proxy(ip, proxies):
+            return as_written(hop, ip)
+    return as_written(*(hops[0] if hops else (peer, peer_ip)))
 
 
-def unmapped(address):
+def as_written(text, ip):
     """An IPv4 client as people write it: 10.0.0.5, not ::ffff:10.0.0.5 as an IPv6 socket reports it."""
-    if not is_address(address):
-        return address
-    ipv4 = getattr(ipaddress.ip_address(address), "ipv4_mapped", None)
-    return str(ipv4) if ipv4 else address
+    ipv4 = getattr(ip, "ipv4_mapped", None)
+    return str(ipv4) if ipv4 else text
 
 
-def in_networks(address, allowed):
-    """Whether `address` is one of the addresses or networks in `allowed` ('*' aside)."""
-    if not is_address(address):
-        return False
-    return any(ipaddress.ip_address(address) in ipaddress.ip_network(entry) for entry in allowed if entry != "*")
+def is_proxy(ip, proxies):
+    return ip is not None and any(ip in network for network in proxies)
 
 
-def is_address(text):
+@functools.lru_cache(maxsize=8)
+def networks_of(allowed):
+    """The networks in `allowed` ('*' aside), parsed once: the access log asks for every request."""
+    return [ipaddress.ip_network(entry) for entry in allowed if entry != "*"]
+
+
+def as_address(text):
+    """The IP address `text` is, or None."""
     try:
-        ipaddress.ip_address(text)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
