@@ -51,6 +51,7 @@ def attach_databases(entries: list[Entry], stack: ExitStack) -> None:
         if DATABASE_VIEW in entry.views:
             entry.database = Cluster()
             stack.callback(entry.database.remove)
+            entry.database.watcher()
             entry.spec.env = {**entry.spec.env, "DATABASE_URL": entry.database.app_url}
 
 

@@ -57,7 +57,18 @@ class Cluster:
     def sql(self, statement: str) -> str:
         return subprocess.run(["psql", self.superuser_url, "-Atc", statement], check=True, capture_output=True, text=True).stdout.strip()
 
+    def watcher(self):
+        """The superuser's connection that PeakConnections watches through, opened on first use and
+        kept: opened during a load, it could find every slot taken by what the last load left."""
+        if getattr(self, "_watcher", None) is None:
+            import psycopg  # from the project's requirements, in the benchmark's venv
+
+            self._watcher = psycopg.connect(self.superuser_url, autocommit=True)
+        return self._watcher
+
     def remove(self) -> None:
+        if getattr(self, "_watcher", None) is not None:
+            self._watcher.close()
         subprocess.run(as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]), capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
@@ -81,9 +92,7 @@ class PeakConnections:
         self.peak = 0
 
     def __enter__(self):
-        import psycopg  # from the project's requirements, in the benchmark's venv
-
-        self._connection = psycopg.connect(self.cluster.superuser_url, autocommit=True)
+        self._connection = self.cluster.watcher()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -98,4 +107,3 @@ class PeakConnections:
     def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join()
-        self._connection.close()
