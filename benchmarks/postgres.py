@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 from servers import free_port
@@ -71,15 +70,6 @@ class Cluster:
             self._watcher.close()
         subprocess.run(as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]), capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-def clusters(count: int, stack: ExitStack) -> list[Cluster]:
-    made = []
-    for _ in range(count):
-        cluster = Cluster()
-        stack.callback(cluster.remove)
-        made.append(cluster)
-    return made
 
 
 class PeakConnections:
