@@ -65,7 +65,7 @@ except SizingError as error:
 workers = size.workers
 
 # Threads let a worker go on serving while other requests wait on the
-# database or an HTTP call.
+# database or an HTTP call (48 by default; server/sizing.py says why).
 worker_class = "gthread"
 threads = size.threads
 
