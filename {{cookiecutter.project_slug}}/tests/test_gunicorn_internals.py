@@ -224,4 +224,3 @@ def test_an_arbiter_with_a_listener_that_has_no_socket_fails_the_check(newest_te
 
     assert unsupported == f"gunicorn {gunicorn.__version__}'s arbiter has no socket on each listener"
     listener.close()
-

@@ -1,8 +1,8 @@
 """Where gunicorn listens and which peers it believes about HTTPS, from the environment."""
 
-import pytest
-
 import socket
+
+import pytest
 
 from {{ cookiecutter.project_slug }}.server import network
 from {{ cookiecutter.project_slug }}.server.network import (
