@@ -70,7 +70,7 @@ def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(
     ]
     assert server_package == [
         "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
-        "watchdog.py", "wsgi.py",
+        "watchdog.py", "wsgi.py", "wsgi_wrapper.py",
     ]
     # The one place that uses gunicorn beyond its documented settings and hooks.
     uses_internals = [name for name, text in project_files(default_project) if "Arbiter" in text or "LISTENERS" in text]

@@ -25,7 +25,7 @@ from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_inst
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
 
 # The project's application ({{ cookiecutter.project_slug }}/wsgi.py), with the request
-# watchdog's clock and the untrusted-proxy warning around it (server/wsgi.py).
+# watchdog's clock and the untrusted-proxy warning around it (server/wsgi_wrapper.py).
 wsgi_app = "{{ cookiecutter.project_slug }}.server.wsgi:application"
 
 try:

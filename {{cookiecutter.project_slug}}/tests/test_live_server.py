@@ -250,8 +250,10 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
     get(server.port, "/static/missing.css", VIA_PROXY)
     get(server.port, "/?from=access-log-last", VIA_PROXY)
 
+    # gunicorn writes a request's line once its response is sent, so a line
+    # may come after the next request's, from another worker: wait for each.
     deadline = time.monotonic() + 10
-    while "access-log-last" not in server.log() and time.monotonic() < deadline:
+    while not all(mark in server.log() for mark in ("access-log-last", "missing.css")) and time.monotonic() < deadline:
         time.sleep(0.05)
     requests = [line for line in server.log().splitlines() if '"GET ' in line]
 

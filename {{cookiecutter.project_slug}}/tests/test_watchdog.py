@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from {{ cookiecutter.project_slug }}.server import watchdog as watchdog_module
-from {{ cookiecutter.project_slug }}.server import wsgi as server_wsgi
 from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
+from {{ cookiecutter.project_slug }}.server.wsgi_wrapper import wrapped
 
 START = 1000.0
 PID = 4242
@@ -263,7 +263,7 @@ class Body:
 
 
 @pytest.fixture
-def served(world, monkeypatch):
+def served(world):
     """Serve one request through the WSGI wrapper: the project's app, handed the request as gunicorn
     handed it, takes `computing` s, then returns `body`."""
 
@@ -280,9 +280,8 @@ def served(world, monkeypatch):
             overdue_while_computing.append(watchdog.overdue_requests())
             return body
 
-        monkeypatch.setattr(server_wsgi, "project_application", project_application)
         world.request(watchdog, 1, "GET /page", at=START)
-        response = server_wsgi.application(environ, start_response)
+        response = wrapped(project_application)(environ, start_response)
         return response, overdue_while_computing
 
     return served

@@ -8,9 +8,9 @@ machinery between gunicorn and the app:
     connection_budget.py   the start-up line with the database connection arithmetic
     network.py             where gunicorn listens, which proxies it believes, who the
                            client is, how long it keeps a router's connection
-    wsgi.py                the app gunicorn serves: the project's, with the watchdog
-                           told when a request waits on its client, and a warning
-                           about a proxy that is not trusted
+    wsgi.py                the app gunicorn serves: the project's, wrapped
+    wsgi_wrapper.py        the wrapper: the watchdog told when a request waits on
+                           its client, and a warning about a proxy not trusted
     watchdog.py            cuts off a request whose app runs past gunicorn's timeout
     access_log.py          the access log, naming the client behind the proxies,
                            less health checks and static files

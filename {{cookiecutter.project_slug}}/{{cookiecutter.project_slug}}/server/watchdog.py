@@ -20,7 +20,7 @@ gunicorn's pre_request hook until the application returns its response,
 then again while the application makes each next chunk of the body, and
 each time from zero. Sending to the client stops it, so a long download or
 a stream to a slow client is never cut off, while a view that never returns
-or a stream that hangs between chunks is. server/wsgi.py stops and starts
+or a stream that hangs between chunks is. server/wsgi_wrapper.py stops and starts
 the clock.
 """
 
@@ -40,7 +40,7 @@ KEEPALIVE_LINGER_SECONDS = 2.0
 EXIT_CODE = 1
 
 # The watchdog watching this worker process, once started: the WSGI wrapper
-# (server/wsgi.py) tells it when a request waits on its client. gunicorn
+# (server/wsgi_wrapper.py) tells it when a request waits on its client. gunicorn
 # loads the app before forking, so the wrapper can only find the worker's
 # watchdog here, at the time of each request.
 of_this_worker = None
