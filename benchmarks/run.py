@@ -73,7 +73,7 @@ def write_results(results: dict, results_dir: Path) -> None:
 
 def instance_database_connections(project) -> int:
     """What our defaults let one instance hold on this machine: workers x connections per worker."""
-    code = f"import os; from {project.slug}.server.sizing import this_instance; size = this_instance(os.environ); print(size.workers * size.connections_per_worker)"
+    code = f"import os; from {project.slug}.plumbing.server.sizing import this_instance; size = this_instance(os.environ); print(size.workers * size.connections_per_worker)"
     return int(subprocess.run([str(project.python), "-c", code], cwd=project.root, env=project.env, check=True, capture_output=True, text=True).stdout)
 
 

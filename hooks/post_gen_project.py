@@ -228,7 +228,7 @@ def boot_check(python, secret_key):
         started = time.monotonic()
         server = subprocess.Popen(
             # The start command of the Procfile, Dockerfile and render.yaml.
-            [python, "-m", "{{ cookiecutter.project_slug }}.server", "--bind", f"127.0.0.1:{port}"],
+            [python, "-m", "{{ cookiecutter.project_slug }}.plumbing.server", "--bind", f"127.0.0.1:{port}"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

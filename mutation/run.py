@@ -13,10 +13,10 @@ What mutmut 3 mutates: the bodies of functions and methods (it swaps each
 function for a trampoline that calls the original or a mutant). Module-level
 code is not mutated: most of settings.py and gunicorn.conf.py (which is not
 importable as a module at all) is therefore outside this measure, and so is
-server/__main__.py (run as `python -m`, its module is __main__, which
+plumbing/server/__main__.py (run as `python -m`, its module is __main__, which
 mutmut's trampolines never take for theirs); their
-logic that lives in functions (environment.py, checks.py, server/sizing.py,
-server/connection_budget.py, ...) is inside it.
+logic that lives in functions (plumbing/environment.py, plumbing/checks.py, plumbing/server/sizing.py,
+plumbing/server/connection_budget.py, ...) is inside it.
 
 The generated suite checks start-up, settings and the server in fresh
 interpreters; subprocess_mutants.py carries the mutant into them.
@@ -45,19 +45,19 @@ PYTHON_VERSION = "3.13"
 MUTMUT = "mutmut==3.8.1"
 SLUG = "my_service"
 MUTATE = [
-    f"{SLUG}/checks.py",
-    f"{SLUG}/database.py",
-    f"{SLUG}/environment.py",
-    f"{SLUG}/health.py",
-    f"{SLUG}/server/*",
-    f"{SLUG}/sessions.py",
+    f"{SLUG}/plumbing/checks.py",
+    f"{SLUG}/plumbing/database.py",
+    f"{SLUG}/plumbing/environment.py",
+    f"{SLUG}/plumbing/health.py",
+    f"{SLUG}/plumbing/server/*",
+    f"{SLUG}/plumbing/sessions.py",
 ]
 # Modules whose functions are credited with the tests that reach them only
 # in a process those tests start (settings imported in a fresh interpreter,
 # the server under gunicorn). The others have tests of their own in-process;
 # crediting them too would run a server or a fresh import per test of each
 # of their mutants, far past the time CI has.
-SUBPROCESS_MODULES = [f"{SLUG}.checks.", f"{SLUG}.environment.", f"{SLUG}.server.connection_budget.", f"{SLUG}.server.watchdog."]
+SUBPROCESS_MODULES = [f"{SLUG}.plumbing.checks.", f"{SLUG}.plumbing.environment.", f"{SLUG}.plumbing.server.connection_budget.", f"{SLUG}.plumbing.server.watchdog."]
 # Killed: a test failed, or the mutant hung past its time limit (timeout) or
 # was killed by it (mutmut reports that as a segfault).
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -155,7 +155,7 @@ def configure(project, python):
             f'source_paths = ["{SLUG}"]\n'
             f"only_mutate = {json.dumps(MUTATE)}\n"
             # Run as `python -m`, it is the module __main__, which mutmut's trampolines never match.
-            f'do_not_mutate = ["{SLUG}/server/__main__.py"]\n'
+            f'do_not_mutate = ["{SLUG}/plumbing/server/__main__.py"]\n'
             # What the suite reads beside the package when it starts the project.
             'also_copy = ["gunicorn.conf.py", "manage.py", "templates", "static", ".env"]\n'
             'pytest_add_cli_args_test_selection = ["tests"]\n'
@@ -228,8 +228,8 @@ def load_equivalent(path):
 
 def function_of(name):
     """The function a mutant is in, named by its module's last part and its own (qualified) name:
-    'my_service.server.sizing.x__cgroup_dirs__mutmut_16' -> 'sizing._cgroup_dirs',
-    'my_service.server.wsgi.xǁTimedBodyǁclose__mutmut_2' -> 'wsgi.TimedBody.close'.
+    'my_service.plumbing.server.sizing.x__cgroup_dirs__mutmut_16' -> 'sizing._cgroup_dirs',
+    'my_service.plumbing.server.wsgi.xǁTimedBodyǁclose__mutmut_2' -> 'wsgi.TimedBody.close'.
 
     Neither the mutant's number (it changes whenever its function does) nor
     the package path (it changes when a module moves) is part of it, so a

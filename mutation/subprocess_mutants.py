@@ -1,7 +1,7 @@
 """Let the mutant under test reach the Python processes the generated suite starts.
 
 The generated suite checks settings, start-up and the gunicorn server in fresh
-interpreters (`python -c "import <slug>.wsgi"`, `python -m <slug>.server`),
+interpreters (`python -c "import <slug>.wsgi"`, `python -m <slug>.plumbing.server`),
 each given an environment of its own. mutmut 3 picks the mutant to run from
 the MUTANT_UNDER_TEST variable, so without help those processes would run the
 unmutated code, and mutmut would not know which tests reach it there.

@@ -59,14 +59,15 @@ def test_no_template_syntax_is_left_in_any_file(default_project):
     assert leftovers == []
 
 
-def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(default_project):
-    django_package = sorted(path.name for path in (default_project / "my_service").glob("*.py"))
-    server_package = sorted(path.name for path in (default_project / "my_service" / "server").glob("*.py"))
+def test_the_django_package_holds_what_a_developer_edits_and_one_plumbing_package(default_project):
+    django_package = sorted(path.name for path in (default_project / "my_service").iterdir() if path.name != "__pycache__")
+    plumbing_package = sorted(path.name for path in (default_project / "my_service" / "plumbing").glob("*.py"))
+    server_package = sorted(path.name for path in (default_project / "my_service" / "plumbing" / "server").glob("*.py"))
 
-    # startproject's files, and what a Django service adds of its own; nothing about gunicorn.
-    assert django_package == [
-        "__init__.py", "apps.py", "asgi.py", "checks.py", "database.py", "environment.py", "health.py", "sessions.py",
-        "settings.py", "urls.py", "views.py", "wsgi.py",
+    # startproject's files, and the one package the template maintains; nothing about gunicorn.
+    assert django_package == ["__init__.py", "asgi.py", "plumbing", "settings.py", "urls.py", "views.py", "wsgi.py"]
+    assert plumbing_package == [
+        "__init__.py", "apps.py", "checks.py", "database.py", "environment.py", "health.py", "sessions.py",
     ]
     assert server_package == [
         "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
@@ -74,7 +75,7 @@ def test_the_django_package_is_startprojects_and_the_server_plumbing_sits_apart(
     ]
     # The one place that uses gunicorn beyond its documented settings and hooks.
     uses_internals = [name for name, text in project_files(default_project) if "Arbiter" in text or "LISTENERS" in text]
-    assert uses_internals == ["my_service/server/gunicorn_internals.py", "tests/test_gunicorn_internals.py"]
+    assert uses_internals == ["my_service/plumbing/server/gunicorn_internals.py", "tests/test_gunicorn_internals.py"]
 
 
 def test_no_generated_file_points_at_the_templates_own_files(redis_project):

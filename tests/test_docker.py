@@ -257,7 +257,7 @@ def test_the_readme_build_command_builds_an_image_that_runs_as_user_10001(app_im
     config = inspect(docker_env, app_image, ".Config")
 
     assert config["User"] == "10001:10001"
-    assert config["Cmd"] == ["python", "-m", "my_service.server"]
+    assert config["Cmd"] == ["python", "-m", "my_service.plumbing.server"]
     assert config["ExposedPorts"] == {"8000/tcp": {}}
 
 

@@ -149,7 +149,7 @@ def test_the_dockerfile_passes_hadolint_with_no_warnings(default_project):
 
 def test_a_memory_limit_on_the_servers_cgroup_caps_the_workers_gunicorn_starts(default_project, project_python):
     """200 MiB less the master's 32 leaves room for one worker of 128 MiB, whatever the CPUs say."""
-    command = [str(project_python), "-m", f"{default_project.name}.server", "--print-config"]
+    command = [str(project_python), "-m", f"{default_project.name}.plumbing.server", "--print-config"]
     unlimited = subprocess.run(command, cwd=default_project, env=production_env(project_python), capture_output=True, text=True, timeout=60)
     with memory_limited_cgroup(200 * 1024 * 1024) as move_into_group:
         limited = subprocess.run(command, cwd=default_project, env=production_env(project_python), capture_output=True, text=True,

@@ -37,7 +37,7 @@ UNRELEASED_MINOR = "27.99.0"
 
 
 def releases_tested(project_dir):
-    source = (project_dir / project_dir.name / "server" / "gunicorn_internals.py").read_text()
+    source = (project_dir / project_dir.name / "plumbing" / "server" / "gunicorn_internals.py").read_text()
     (assignment,) = [node for node in ast.parse(source).body if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TESTED_GUNICORN"]
     return [".".join(map(str, version)) for version in ast.literal_eval(assignment.value)]
 

@@ -165,4 +165,4 @@ def test_renders_build_command_then_start_command_serve_the_app(default_project,
     assert (ready[0], ready[2]) == (200, b"ok")
     # The build installs what runs the app, not the dev group; the start command is the one that checks its variables.
     assert (checkout / ".venv" / "bin" / "gunicorn").exists() and not (checkout / ".venv" / "bin" / "pytest").exists()
-    assert web["startCommand"] == ".venv/bin/python -m my_service.server"
+    assert web["startCommand"] == ".venv/bin/python -m my_service.plumbing.server"

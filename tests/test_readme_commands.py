@@ -76,14 +76,14 @@ def test_run_it_as_production_does(clone):
     shell(collectstatic, project, env)
     status, headers, _ = serving(start, project, env)
 
-    assert start.startswith("DJANGO_DEBUG=false ") and shlex.split(start)[-1] == f"{project.name}.server"
+    assert start.startswith("DJANGO_DEBUG=false ") and shlex.split(start)[-1] == f"{project.name}.plumbing.server"
     assert status == 200 and "strict-transport-security" in headers
 
 
 def test_a_bare_gunicorn_serves_the_same_app_with_the_same_settings_as_the_start_command(clone):
     project, env = clone
     collectstatic, start = readme_commands(project, "Run it locally")[2:]
-    bare = start.replace(f"python -m {project.name}.server", "gunicorn")
+    bare = start.replace(f"python -m {project.name}.plumbing.server", "gunicorn")
     assert "uv run gunicorn" in readme_text(project)
 
     shell(collectstatic, project, env)

@@ -2,8 +2,8 @@
 Gunicorn settings for {{ cookiecutter.project_slug }}.
 
 A bare `gunicorn` in this directory reads this file, and so does
-`python -m {{ cookiecutter.project_slug }}.server`, the start command of the Procfile, the
-Dockerfile and render.yaml ({{ cookiecutter.project_slug }}/server/__main__.py says why).
+`python -m {{ cookiecutter.project_slug }}.plumbing.server`, the start command of the Procfile, the
+Dockerfile and render.yaml ({{ cookiecutter.project_slug }}/plumbing/server/__main__.py says why).
 Command-line flags and GUNICORN_CMD_ARGS still win over anything here.
 Every setting below is one of gunicorn's documented settings or server
 hooks: https://docs.gunicorn.org/en/stable/settings.html
@@ -13,20 +13,20 @@ import gc
 import os
 import sys
 
-from {{ cookiecutter.project_slug }}.server import gunicorn_internals
-from {{ cookiecutter.project_slug }}.server.connection_budget import close_connections_before_fork, connection_budget
-from {{ cookiecutter.project_slug }}.server.network import (
+from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.plumbing.server.connection_budget import close_connections_before_fork, connection_budget
+from {{ cookiecutter.project_slug }}.plumbing.server.network import (
     NetworkSettingError,
     bind_addresses,
     keepalive_seconds,
     trusted_proxies,
 )
-from {{ cookiecutter.project_slug }}.server.sizing import SizingError, this_instance
-from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
+from {{ cookiecutter.project_slug }}.plumbing.server.sizing import SizingError, this_instance
+from {{ cookiecutter.project_slug }}.plumbing.server.watchdog import RequestWatchdog
 
 # The project's application ({{ cookiecutter.project_slug }}/wsgi.py), with the request
-# watchdog's clock and the untrusted-proxy warning around it (server/wsgi_wrapper.py).
-wsgi_app = "{{ cookiecutter.project_slug }}.server.wsgi:application"
+# watchdog's clock and the untrusted-proxy warning around it (plumbing/server/wsgi_wrapper.py).
+wsgi_app = "{{ cookiecutter.project_slug }}.plumbing.server.wsgi:application"
 
 try:
     # Platforms (Heroku, Render, containers) say which port to listen on in
@@ -58,14 +58,14 @@ try:
     # DATABASE_MAX_CONNECTIONS (each worker needs a database connection).
     # WEB_CONCURRENCY, which Heroku sets, wins over the CPUs and memory;
     # GUNICORN_THREADS sets the threads per worker. Django's settings size
-    # each worker's database pool from the same numbers (server/sizing.py).
+    # each worker's database pool from the same numbers (plumbing/server/sizing.py).
     size = this_instance(os.environ)
 except SizingError as error:
     sys.exit(str(error))
 workers = size.workers
 
 # Threads let a worker go on serving while other requests wait on the
-# database or an HTTP call (48 by default; server/sizing.py says why).
+# database or an HTTP call (48 by default; plumbing/server/sizing.py says why).
 worker_class = "gthread"
 threads = size.threads
 
@@ -110,14 +110,14 @@ max_requests_jitter = 10000
 # line per request: client, request line, status, bytes sent, time taken,
 # user agent. The client is the address the trusted proxies (above) name in
 # X-Forwarded-For, not the proxy itself; passed health checks and served
-# static files are left out (server/access_log.py), with the gunicorn
-# releases server/gunicorn_internals.py was tested with; with others,
+# static files are left out (plumbing/server/access_log.py), with the gunicorn
+# releases plumbing/server/gunicorn_internals.py was tested with; with others,
 # gunicorn's own logger logs every request, under the address that connected.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms "%(a)s"'
 gunicorn_internals_problem = gunicorn_internals.unsupported()
 if gunicorn_internals_problem is None:
-    logger_class = "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+    logger_class = "{{ cookiecutter.project_slug }}.plumbing.server.access_log.AccessLogger"
 
 # The heartbeat file of each worker lives in memory: a disk-backed temp dir
 # can stall workers, and a read-only root filesystem has none to write.
@@ -158,7 +158,7 @@ def when_ready(server):
     gc.freeze()
     # On a full stop, make the listening socket ignore new connections before
     # the workers stop, so that none is accepted by the kernel and then reset
-    # (server/gunicorn_internals.py explains), if this gunicorn was tested.
+    # (plumbing/server/gunicorn_internals.py explains), if this gunicorn was tested.
     problem = gunicorn_internals_problem or gunicorn_internals.unsupported(server)
     if problem:
         server.log.warning(f"{problem}: using gunicorn's own access log and stop instead of this project's.")
@@ -168,7 +168,7 @@ def when_ready(server):
 
 # A gthread worker tells gunicorn it is alive even while one of its request
 # threads hangs, so `timeout` alone would never end a view that never
-# returns. A watchdog in each worker does (server/watchdog.py explains how;
+# returns. A watchdog in each worker does (plumbing/server/watchdog.py explains how;
 # `wsgi_app` above tells it when a request is only being sent).
 def post_worker_init(worker):
     worker.watchdog = RequestWatchdog(worker)

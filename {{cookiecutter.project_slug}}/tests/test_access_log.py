@@ -19,7 +19,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.workers.base import Worker
 
-from {{ cookiecutter.project_slug }}.server.access_log import AccessLogger
+from {{ cookiecutter.project_slug }}.plumbing.server.access_log import AccessLogger
 
 CONF = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
 
@@ -257,7 +257,7 @@ def test_the_application_keeps_its_own_environ(access_log, tmp_path):
 
 def test_this_logger_is_the_one_gunicorn_conf_py_picks_with_a_tested_gunicorn():
     if CONF["gunicorn_internals_problem"] is None:
-        assert CONF["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+        assert CONF["logger_class"] == "{{ cookiecutter.project_slug }}.plumbing.server.access_log.AccessLogger"
     else:  # an untested release (a dependency update) logs with gunicorn's own logger
         assert CONF["gunicorn_internals_problem"].startswith(f"gunicorn {gunicorn.__version__} ")
         assert "logger_class" not in CONF

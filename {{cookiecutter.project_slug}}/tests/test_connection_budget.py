@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from django.db.utils import ConnectionHandler
 
-from {{ cookiecutter.project_slug }}.server import connection_budget as budget
+from {{ cookiecutter.project_slug }}.plumbing.server import connection_budget as budget
 
 POSTGRES = {
     "ENGINE": "django.db.backends.postgresql",

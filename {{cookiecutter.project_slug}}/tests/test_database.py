@@ -1,4 +1,4 @@
-"""What requests and the readiness check see of this worker's PostgreSQL connection pool (database.py).
+"""What requests and the readiness check see of this worker's PostgreSQL connection pool (plumbing/database.py).
 
 The pool is played by a stand-in that answers as psycopg_pool's does, so these
 run without PostgreSQL, and on a clock moved by hand: a wait costs no time.
@@ -13,8 +13,8 @@ from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from {{ cookiecutter.project_slug }} import database
-from {{ cookiecutter.project_slug }}.database import PoolHealth, database_state
+from {{ cookiecutter.project_slug }}.plumbing import database
+from {{ cookiecutter.project_slug }}.plumbing.database import PoolHealth, database_state
 
 # A returning visitor: the page they ask for reads their session from the database.
 SESSION_COOKIE = "returning0visitor0session0key000"
@@ -63,7 +63,7 @@ def test_readiness_is_ok_when_the_database_answers_a_query():
 
 
 class Clock:
-    """time.monotonic() as database.py reads it, moved only by the pool: its waits, and a millisecond a query."""
+    """time.monotonic() as plumbing/database.py reads it, moved only by the pool: its waits, a millisecond a query."""
 
     def __init__(self):
         self.now = 1000.0

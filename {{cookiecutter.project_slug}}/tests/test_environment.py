@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from {{ cookiecutter.project_slug }}.checks import production_setting_problems, require_production_settings
-from {{ cookiecutter.project_slug }}.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from {{ cookiecutter.project_slug }}.plumbing.checks import production_setting_problems, require_production_settings
+from {{ cookiecutter.project_slug }}.plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
 
 NAME = "TEST_ENVIRONMENT_READER"
 

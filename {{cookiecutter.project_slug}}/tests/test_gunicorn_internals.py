@@ -1,4 +1,4 @@
-"""What server/gunicorn_internals.py does with gunicorn beyond its documented
+"""What plumbing/server/gunicorn_internals.py does with gunicorn beyond its documented
 settings: the check of the installed release, and, on real sockets on
 loopback, a full stop that ignores new connection requests before the
 workers close the listening socket.
@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import gunicorn
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import gunicorn_internals
-from {{ cookiecutter.project_slug }}.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
+from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.plumbing.server.gunicorn_internals import drop_connection_requests, refuse_new_connections_on_stop
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="socket filters are Linux only")
 

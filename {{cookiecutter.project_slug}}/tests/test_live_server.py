@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 VIA_PROXY = {"X-Forwarded-Proto": "https"}
@@ -75,7 +75,7 @@ class Server:
         self.log_path = log_path
         with open(log_path, "w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "{{ cookiecutter.project_slug }}.server", "--bind", f"127.0.0.1:{self.port}"],
+                [sys.executable, "-m", "{{ cookiecutter.project_slug }}.plumbing.server", "--bind", f"127.0.0.1:{self.port}"],
                 cwd=PROJECT_DIR,
                 env=env,
                 stdout=log,

@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import network
-from {{ cookiecutter.project_slug }}.server.network import (
+from {{ cookiecutter.project_slug }}.plumbing.server import network
+from {{ cookiecutter.project_slug }}.plumbing.server.network import (
     DUAL_STACK,
     IPV6_ONLY,
     NO_IPV6,

@@ -74,7 +74,7 @@ def test_readiness_answers_503_when_the_database_does_not(client, database_down,
     assert response.status_code == 503
     assert response.content == b"database unavailable"
     assert (
-        "{{ cookiecutter.project_slug }}.health",
+        "{{ cookiecutter.project_slug }}.plumbing.health",
         logging.WARNING,
         "Readiness check failed: the database did not answer: connection refused",
     ) in caplog.record_tuples
@@ -82,7 +82,7 @@ def test_readiness_answers_503_when_the_database_does_not(client, database_down,
 
 def test_readiness_answers_200_naming_the_load_while_every_pooled_connection_is_busy(client, monkeypatch):
     busy = ("busy", "all 4 connections in use")
-    monkeypatch.setattr("{{ cookiecutter.project_slug }}.health.database_state", lambda: busy)
+    monkeypatch.setattr("{{ cookiecutter.project_slug }}.plumbing.health.database_state", lambda: busy)
 
     response = client.get("/readyz")
 

@@ -1,4 +1,4 @@
-"""Sessions kept in Redis and the database (sessions.py, the engine when REDIS_URL is set),
+"""Sessions kept in Redis and the database (plumbing/sessions.py, the engine when REDIS_URL is set),
 while Redis is down and once it is back."""
 
 import asyncio
@@ -8,8 +8,8 @@ from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.core.cache import caches
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from {{ cookiecutter.project_slug }} import sessions
-from {{ cookiecutter.project_slug }}.sessions import CacheOrMiss
+from {{ cookiecutter.project_slug }}.plumbing import sessions
+from {{ cookiecutter.project_slug }}.plumbing.sessions import CacheOrMiss
 
 UNAVAILABLE = "The session cache is unavailable ({}); using the database alone until it is back"
 BACK = "The session cache is back"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import gunicorn_internals
-from {{ cookiecutter.project_slug }}.server.network import DUAL_STACK, IPV6_ONLY, NO_IPV6, ipv6_listening
-from {{ cookiecutter.project_slug }}.server.sizing import DEFAULT_THREADS
+from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
+from {{ cookiecutter.project_slug }}.plumbing.server.network import DUAL_STACK, IPV6_ONLY, NO_IPV6, ipv6_listening
+from {{ cookiecutter.project_slug }}.plumbing.server.sizing import DEFAULT_THREADS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STRONG_KEY = "a-strong-random-production-secret-key-" + "x1y2z3" * 5
@@ -163,7 +163,7 @@ def test_redis_url_gives_every_instance_one_cache_and_sessions_kept_in_it_and_th
     assert (
         settings_value(env, "settings.CACHES['default']['BACKEND']") == "'django.core.cache.backends.redis.RedisCache'"
     )
-    assert settings_value(env, "settings.SESSION_ENGINE") == "'{{ cookiecutter.project_slug }}.sessions'"
+    assert settings_value(env, "settings.SESSION_ENGINE") == "'{{ cookiecutter.project_slug }}.plumbing.sessions'"
 
 
 @pytest.mark.parametrize(("dyno", "checked"), [("web.1", False), (None, True)], ids=["on-heroku", "elsewhere"])
@@ -194,7 +194,7 @@ def test_an_unsafe_setting_stops_the_server_with_one_line_not_a_traceback():
 def serve(env, *args):
     """The Procfile's start command, with only `env` set."""
     return subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}.server", *args],
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}.plumbing.server", *args],
         cwd=PROJECT_DIR,
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
@@ -215,7 +215,7 @@ def test_the_start_command_runs_gunicorn_with_its_config():
     # gunicorn's threaded worker, keeping a router's connections open longer than the router does.
     assert config["worker_class"] == "gthread"
     if gunicorn_internals.unsupported() is None:
-        assert config["logger_class"] == "{{ cookiecutter.project_slug }}.server.access_log.AccessLogger"
+        assert config["logger_class"] == "{{ cookiecutter.project_slug }}.plumbing.server.access_log.AccessLogger"
     else:  # a gunicorn release this project was not tested with: its own logger
         assert config["logger_class"] == "gunicorn.glogging.Logger"
     assert config["threads"] == str(DEFAULT_THREADS)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import sizing
-from {{ cookiecutter.project_slug }}.server.sizing import (
+from {{ cookiecutter.project_slug }}.plumbing.server import sizing
+from {{ cookiecutter.project_slug }}.plumbing.server.sizing import (
     DEFAULT_DATABASE_MAX_CONNECTIONS,
     DEFAULT_THREADS,
     V1_UNLIMITED_MEMORY,

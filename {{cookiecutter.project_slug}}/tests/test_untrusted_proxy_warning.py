@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server.wsgi_wrapper import UntrustedProxyWarning
+from {{ cookiecutter.project_slug }}.plumbing.server.wsgi_wrapper import UntrustedProxyWarning
 
 WARNING = (
     "A request from 10.1.2.3 says X-Forwarded-Proto: https, but 10.1.2.3 is not a trusted proxy, so it is "
@@ -24,7 +24,7 @@ def environ(scheme, forwarded_proto=None, peer="10.1.2.3"):
 
 @pytest.fixture
 def warnings(caplog):
-    caplog.set_level(logging.WARNING, logger="{{ cookiecutter.project_slug }}.server.wsgi_wrapper")
+    caplog.set_level(logging.WARNING, logger="{{ cookiecutter.project_slug }}.plumbing.server.wsgi_wrapper")
     return caplog
 
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.server import watchdog as watchdog_module
-from {{ cookiecutter.project_slug }}.server.watchdog import RequestWatchdog
-from {{ cookiecutter.project_slug }}.server.wsgi_wrapper import wrapped
+from {{ cookiecutter.project_slug }}.plumbing.server import watchdog as watchdog_module
+from {{ cookiecutter.project_slug }}.plumbing.server.watchdog import RequestWatchdog
+from {{ cookiecutter.project_slug }}.plumbing.server.wsgi_wrapper import wrapped
 
 START = 1000.0
 PID = 4242

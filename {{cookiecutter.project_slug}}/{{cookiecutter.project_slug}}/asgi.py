@@ -8,7 +8,7 @@ import sys
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 
-from .checks import require_production_settings
+from .plumbing.checks import require_production_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
 

@@ -20,8 +20,8 @@ from django.utils.csp import CSP
 {%- endif %}
 from dotenv import load_dotenv
 
-from .environment import env_bool, env_int, env_list, env_redis_url, env_str
-from .server.sizing import SizingError, this_instance
+from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ load_dotenv(BASE_DIR / ".env")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
-# Production refuses to serve without a real key: see checks.py.
+# Production refuses to serve without a real key: see plumbing/checks.py.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or ("django-insecure-local-development-only" if DEBUG else "")
 
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
@@ -49,13 +49,13 @@ INSTALLED_APPS = [
     # Before staticfiles, so `runserver` serves static files the way production does.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "{{ cookiecutter.project_slug }}",
+    "{{ cookiecutter.project_slug }}.plumbing",
 ]
 
 MIDDLEWARE = [
     # Platform health checks arrive over plain HTTP with any Host header:
     # answer them before host validation and the HTTPS redirect.
-    "{{ cookiecutter.project_slug }}.health.HealthCheckMiddleware",
+    "{{ cookiecutter.project_slug }}.plumbing.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after SecurityMiddleware: static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A view that waited too long for a database connection answers 503.
-    "{{ cookiecutter.project_slug }}.database.DatabaseBusyMiddleware",
+    "{{ cookiecutter.project_slug }}.plumbing.database.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "{{ cookiecutter.project_slug }}.urls"
@@ -126,7 +126,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # A pool of connections in each server worker, shared by its threads:
         # the instance never holds more than DATABASE_MAX_CONNECTIONS, and a
         # request waits for a connection rather than opening one more than the
-        # server allows (database.py).
+        # server allows (plumbing/database.py).
         pool={
             "min_size": 1,
             "max_size": server_size.connections_per_worker,
@@ -143,7 +143,7 @@ else:
 # A cache every instance shares, when REDIS_URL names one: Django's own
 # Redis backend, and sessions kept in it with the database behind them, so
 # a user stays logged in whichever instance answers, and stays logged in
-# (on the database alone) while Redis is down (sessions.py). Without it,
+# (on the database alone) while Redis is down (plumbing/sessions.py). Without it,
 # each process caches in its own memory and sessions live in the database.
 redis_url = env_redis_url("REDIS_URL")
 if redis_url:
@@ -164,7 +164,7 @@ if redis_url:
     # but its certificate cannot be checked. Elsewhere it is checked.
     if redis_url.startswith("rediss://") and env_str("DYNO"):
         CACHES["default"]["OPTIONS"]["ssl_cert_reqs"] = None
-    SESSION_ENGINE = "{{ cookiecutter.project_slug }}.sessions"
+    SESSION_ENGINE = "{{ cookiecutter.project_slug }}.plumbing.sessions"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,4 +1,4 @@
-"""URL configuration. /healthz and /readyz are answered by health.py."""
+"""URL configuration. /healthz and /readyz are answered by plumbing/health.py."""
 
 from django.contrib import admin
 from django.urls import path

@@ -2,8 +2,8 @@ from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 
 
-class ProjectConfig(AppConfig):
-    name = "{{ cookiecutter.project_slug }}"
+class PlumbingConfig(AppConfig):
+    name = "{{ cookiecutter.project_slug }}.plumbing"
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)

@@ -3,7 +3,7 @@
 Nothing here is needed to write views, models or settings; it is the
 machinery between gunicorn and the app:
 
-    __main__.py            the start command, `python -m {{ cookiecutter.project_slug }}.server`
+    __main__.py            the start command, `python -m {{ cookiecutter.project_slug }}.plumbing.server`
     sizing.py              workers, threads and database connections per worker
     connection_budget.py   the start-up line with the database connection arithmetic
     network.py             where gunicorn listens, which proxies it believes, who the

@@ -1,5 +1,5 @@
 """
-Start gunicorn: `python -m {{ cookiecutter.project_slug }}.server [gunicorn options]`.
+Start gunicorn: `python -m {{ cookiecutter.project_slug }}.plumbing.server [gunicorn options]`.
 
 The Procfile, the Dockerfile and render.yaml start the app this way rather
 than with a bare `gunicorn`, for one reason: gunicorn reads two variables

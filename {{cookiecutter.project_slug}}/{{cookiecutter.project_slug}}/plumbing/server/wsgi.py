@@ -7,7 +7,7 @@ others, without loading the project's application, which refuses to load
 with settings unsafe for production.
 """
 
-from ..wsgi import application as project_application
+from ...wsgi import application as project_application
 from .wsgi_wrapper import wrapped
 
 application = wrapped(project_application)
