@@ -151,10 +151,10 @@ def when_ready(server):
     close_connections_before_fork()
     # Move what the master has loaded out of the garbage collector's reach.
     # Otherwise a worker's first full collection writes to the header of each
-    # of those objects, and the kernel copies every page it writes to:
-    # measured, half a worker's memory stopped being shared, and three
-    # workers took 40 MiB more in all. Once only: freezing before every
-    # fork would also freeze, for good, what each reload (SIGHUP) leaves.
+    # of those objects, and the kernel copies every page it writes to, so
+    # much of a worker's memory would stop being shared. Once only: freezing
+    # before every fork would also freeze, for good, what each reload (SIGHUP)
+    # leaves.
     gc.freeze()
     # On a full stop, make the listening socket ignore new connections before
     # the workers stop, so that none is accepted by the kernel and then reset

@@ -31,20 +31,18 @@ PROC_SELF_CGROUP = "/proc/self/cgroup"
 MIB = 1024 * 1024
 
 # One worker per CPU, plus one: while a worker's threads wait on each other
-# for the GIL, the spare keeps every CPU busy. Measured on 2 CPUs, 5 rounds
-# side by side, 16 threads each: 2, 3 and 4 workers served a JSON view at
-# 2,614, 2,672 and 2,440 req/s and a 5 ms CPU-bound view at 288, 314 and
-# 287, differences within the machine's noise; the fourth worker costs
-# 44 MiB resident. Two is the floor so that one worker can be restarted
+# for the GIL, the spare keeps every CPU busy. More workers than that served
+# no more in side-by-side measurements, and each costs the memory of a
+# Django process. Two is the floor so that one worker can be restarted
 # (recycling, a crash) while another serves.
 MIN_WORKERS = 2
 
-# A Django worker measures about 44 MiB resident after start-up; 128 MiB leaves
-# room for it to grow under real requests before the cgroup's OOM killer acts.
+# What a Django worker may use: a few times what one holds after start-up, so
+# it can grow under real requests before the cgroup's OOM killer acts.
 DEFAULT_WORKER_MEMORY_MB = 128
 
 # What the gunicorn master holds beyond the pages its forked workers share
-# with it (about 26 MiB measured).
+# with it, with some room to spare.
 MASTER_MEMORY_MB = 32
 
 # Threads let one worker overlap requests waiting on the database or on other
