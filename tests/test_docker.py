@@ -298,6 +298,28 @@ def test_without_a_secret_key_the_container_stops_with_a_line_naming_it(app_imag
     assert "DJANGO_SECRET_KEY is not set" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
+        ("DJANGO_SECURE_HSTS_SECONDS", "a-day", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-day'."),
+        ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with their scheme"),
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
+        ("PORT", "http", "PORT must be a port number from 1 to 65535, got 'http'"),
+    ],
+    ids=["log-level", "hsts-seconds", "csrf-origins", "web-concurrency", "port"],
+)
+def test_a_malformed_variable_stops_the_container_with_one_line_naming_it(app_image, docker_env, variable, value, line):
+    result = docker(
+        docker_env, "run", "--rm", "-e", "DJANGO_ALLOWED_HOSTS=localhost", "-e", f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
+        "-e", f"{variable}={value}", app_image, check=False, timeout=120,
+    )
+    output = (result.stdout + result.stderr).strip().splitlines()
+
+    assert result.returncode != 0
+    assert len(output) == 1 and output[0].startswith(line), output
+
+
 def test_the_readme_migrate_command_migrates_postgresql(migrated):
     assert "Applying auth.0001_initial... OK" in migrated.stdout
 

@@ -52,6 +52,32 @@ def head(path, extra=b""):
 
 # --- A bad environment stops start-up with one line ----------------------------------
 
+# Variables the settings read, malformed, which the start command, the release
+# command and the container must each refuse with the same one line. The
+# PostgreSQL ones are read only with a PostgreSQL DATABASE_URL; nothing connects.
+POSTGRES_URL = "postgres://app:hunter2@db.invalid:5432/app"
+MALFORMED_SETTINGS = [
+    ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
+    ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with their scheme"),
+    ("DJANGO_SECURE_SSL_REDIRECT", "sometimes", "DJANGO_SECURE_SSL_REDIRECT must be true or false"),
+    ("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS must be true or false"),
+    ("DJANGO_SECURE_HSTS_PRELOAD", "please", "DJANGO_SECURE_HSTS_PRELOAD must be true or false"),
+    ("DATABASE_SSL_REQUIRE", "always", "DATABASE_SSL_REQUIRE must be true or false"),
+    ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1, got '0'"),
+    ("DATABASE_POOL_TIMEOUT", "soon", "DATABASE_POOL_TIMEOUT must be a whole number of at least 1, got 'soon'"),
+    ("GUNICORN_WORKER_MEMORY_MB", "big", "GUNICORN_WORKER_MEMORY_MB must be a positive whole number"),
+]
+MALFORMED_SETTINGS_IDS = [variable.lower().replace("_", "-") for variable, _, _ in MALFORMED_SETTINGS]
+
+
+def with_malformed(env, variable, value):
+    """`env` with `variable` set to `value` (PostgreSQL's timeouts are read only with a PostgreSQL URL)."""
+    env = {**env, variable: value}
+    if variable in ("DATABASE_CONNECT_TIMEOUT", "DATABASE_POOL_TIMEOUT"):
+        env["DATABASE_URL"] = POSTGRES_URL
+    return env
+
+
 
 @pytest.mark.parametrize(
     ("variable", "value", "line"),
@@ -77,12 +103,13 @@ def head(path, extra=b""):
         ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
         ("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
+        *MALFORMED_SETTINGS,
     ],
     ids=[
         "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
         "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
         "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
-        "threads-word", "keepalive-word", "proxy-bad-cidr",
+        "threads-word", "keepalive-word", "proxy-bad-cidr", *MALFORMED_SETTINGS_IDS,
     ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
@@ -90,7 +117,7 @@ def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_va
     if value is None:
         del env[variable]
     else:
-        env[variable] = value
+        env = with_malformed(env, variable, value)
 
     result = subprocess.run(
         shlex.split(procfile_command(fault_project, "web")), cwd=fault_project, env=env,
@@ -111,12 +138,16 @@ def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_va
         ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
         ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
         ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'"),
+        ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
+        ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
+        *MALFORMED_SETTINGS,
     ],
-    ids=["database-url", "web-concurrency", "max-connections", "redis-url"],
+    ids=["database-url", "web-concurrency", "max-connections", "redis-url", "debug-word", "hsts-word", "threads-word", *MALFORMED_SETTINGS_IDS],
 )
 def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(fault_project, project_python, variable, value, line):
     """The release phase (`manage.py migrate`) often meets a bad variable before the server does."""
-    env = production_env(project_python, **{variable: value})
+    env = with_malformed(production_env(project_python), variable, value)
 
     result = subprocess.run(
         shlex.split(procfile_command(fault_project, "release")), cwd=fault_project, env=env,

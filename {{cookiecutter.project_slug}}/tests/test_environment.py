@@ -4,7 +4,15 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from {{ cookiecutter.project_slug }}.plumbing.checks import production_setting_problems, require_production_settings
-from {{ cookiecutter.project_slug }}.plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from {{ cookiecutter.project_slug }}.plumbing.environment import (
+    env_bool,
+    env_int,
+    env_list,
+    env_log_level,
+    env_origins,
+    env_redis_url,
+    env_str,
+)
 
 NAME = "TEST_ENVIRONMENT_READER"
 
@@ -156,3 +164,36 @@ def test_debug_mode_has_no_production_problems(production):
     production.DEBUG = True
     production.SECRET_KEY = "short"
     assert production_setting_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, "INFO"), (" ", "INFO"), ("warning", "WARNING"), (" Debug ", "DEBUG")]
+)
+def test_a_log_level_is_read_in_any_case_or_defaults_when_unset_or_blank(setting, raw, expected):
+    setting(raw)
+    assert env_log_level(NAME, "INFO") == expected
+
+
+@pytest.mark.parametrize("raw", ["LOUD", "10", "NOTSET", "WARN"])
+def test_any_other_log_level_fails_naming_the_variable_and_the_levels(setting, raw):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_log_level(NAME, "INFO")
+    assert str(error.value) == f"{NAME} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}."
+
+
+def test_origins_are_a_comma_separated_list_each_with_its_scheme(setting):
+    setting(None)
+    assert env_origins(NAME) == []
+    setting("https://admin.example.com, http://localhost:8000")
+    assert env_origins(NAME) == ["https://admin.example.com", "http://localhost:8000"]
+
+
+@pytest.mark.parametrize("origin", ["admin.example.com", "ftp://admin.example.com", "https://"])
+def test_an_origin_without_an_http_scheme_or_a_host_fails_naming_the_variable_and_the_origin(setting, origin):
+    setting(f"https://shop.example.com,{origin}")
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_origins(NAME)
+    assert str(error.value) == (
+        f"{NAME} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; got {origin!r}."
+    )

@@ -258,3 +258,49 @@ def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():
     assert result.stderr.strip().splitlines() == [
         "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"
     ]
+
+
+# Every variable the settings read, malformed: (variable, value, the start of its one line).
+MALFORMED_SETTINGS = [
+    ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
+    ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
+    ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with"),
+    ("DJANGO_SECURE_SSL_REDIRECT", "sometimes", "DJANGO_SECURE_SSL_REDIRECT must be true or false"),
+    ("DJANGO_SECURE_HSTS_SECONDS", "a-day", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0"),
+    ("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS must be true or false"),
+    ("DJANGO_SECURE_HSTS_PRELOAD", "please", "DJANGO_SECURE_HSTS_PRELOAD must be true or false"),
+    ("DATABASE_URL", "nosuchdb://user:hunter2@host/db", "DATABASE_URL is not a database URL"),
+    ("DATABASE_SSL_REQUIRE", "always", "DATABASE_SSL_REQUIRE must be true or false"),
+    ("REDIS_URL", "http://cache:6379/0", "REDIS_URL is not a Redis URL"),
+    ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number"),
+    ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number"),
+    ("GUNICORN_WORKER_MEMORY_MB", "big", "GUNICORN_WORKER_MEMORY_MB must be a positive whole number"),
+    ("DATABASE_MAX_CONNECTIONS", "none", "DATABASE_MAX_CONNECTIONS must be a positive whole number"),
+]
+# Read only with PostgreSQL.
+POSTGRES_SETTINGS = [
+    ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1"),
+    ("DATABASE_POOL_TIMEOUT", "soon", "DATABASE_POOL_TIMEOUT must be a whole number of at least 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    MALFORMED_SETTINGS + POSTGRES_SETTINGS,
+    ids=[case[0] for case in MALFORMED_SETTINGS + POSTGRES_SETTINGS],
+)
+def test_a_malformed_variable_stops_manage_py_with_one_line_naming_it(variable, value, line):
+    env = {**PRODUCTION, "DATABASE_URL": "postgres://app:secret@db.internal:5432/app", variable: value}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(line) and "hunter2" not in result.stderr

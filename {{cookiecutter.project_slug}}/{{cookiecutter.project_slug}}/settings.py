@@ -20,7 +20,7 @@ from django.utils.csp import CSP
 {%- endif %}
 from dotenv import load_dotenv
 
-from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .plumbing.environment import env_bool, env_int, env_list, env_log_level, env_origins, env_redis_url, env_str
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=LOCAL_HOSTS if DEBUG el
 # Render gives every service a hostname it only knows at run time.
 if env_str("RENDER_EXTERNAL_HOSTNAME"):
     ALLOWED_HOSTS.append(env_str("RENDER_EXTERNAL_HOSTNAME"))
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -248,7 +248,7 @@ LOGGING = {
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
     },
-    "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["stdout"], "level": env_log_level("DJANGO_LOG_LEVEL", "INFO")},
     # The pool tells of every connection it opens at INFO; its warnings
     # (a failed connection attempt) are what matters.
     "loggers": {"psycopg.pool": {"level": "WARNING"}},

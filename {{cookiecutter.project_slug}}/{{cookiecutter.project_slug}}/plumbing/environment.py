@@ -50,6 +50,33 @@ def env_list(name, default=()):
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name, default):
+    """One of Python's logging levels, in any case."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}.")
+    return level
+
+
+def env_origins(name):
+    """A comma-separated list of origins, each with its scheme (https://admin.example.com)."""
+    origins = env_list(name)
+    for origin in origins:
+        url = urlsplit(origin)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ImproperlyConfigured(
+                f"{name} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; "
+                f"got {origin!r}."
+            )
+    return origins
+
+
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
 
