@@ -3,7 +3,12 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from {{ cookiecutter.project_slug }}.plumbing.checks import production_setting_problems, require_production_settings
+from {{ cookiecutter.project_slug }}.plumbing.checks import (
+    ONE_YEAR,
+    check_hsts_raised,
+    production_setting_problems,
+    require_production_settings,
+)
 from {{ cookiecutter.project_slug }}.plumbing.environment import (
     env_bool,
     env_int,
@@ -197,3 +202,29 @@ def test_an_origin_without_an_http_scheme_or_a_host_fails_naming_the_variable_an
     assert str(error.value) == (
         f"{NAME} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; got {origin!r}."
     )
+
+
+# --- HSTS: the deploy check names the step that raises it ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "named"), [(0, False), (1, True), (3600, True), (ONE_YEAR - 1, True), (ONE_YEAR, False)]
+)
+def test_the_deploy_check_names_raising_hsts_while_it_is_on_and_short_of_a_year(production, seconds, named):
+    production.SECURE_HSTS_SECONDS = seconds
+
+    messages = check_hsts_raised(None)
+
+    assert [message.id for message in messages] == (["settings.I001"] if named else [])
+    if named:
+        assert messages[0].msg == (
+            f"HSTS lasts {seconds} s. Once every page has been served over HTTPS for a while, raise "
+            "DJANGO_SECURE_HSTS_SECONDS step by step (a day, a week, a month) to a year (31536000); "
+            "see the README, HTTPS and security headers."
+        )
+
+
+def test_in_debug_mode_the_deploy_check_says_nothing_of_hsts(production):
+    production.DEBUG = True
+    production.SECURE_HSTS_SECONDS = 3600
+    assert check_hsts_raised(None) == []

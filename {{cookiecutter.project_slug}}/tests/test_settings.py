@@ -260,6 +260,44 @@ def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():
     ]
 
 
+def test_production_starts_hsts_at_an_hour_for_this_host_only_without_preload():
+    hsts = "(settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD)"
+
+    assert settings_value(PRODUCTION, hsts) == "(3600, False, False)"
+    raised = {
+        "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    }
+    assert settings_value({**PRODUCTION, **raised}, hsts) == "(31536000, True, True)"
+    assert settings_value({**PRODUCTION, "DJANGO_DEBUG": "true"}, "settings.SECURE_HSTS_SECONDS") == "0"
+
+
+def test_the_deploy_check_names_the_step_that_raises_hsts_until_it_is_a_year():
+    def check(env, *options):
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", *options, "--fail-level", "WARNING"],
+            cwd=PROJECT_DIR,
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    first_deploy = check(PRODUCTION, "--deploy")
+    a_year = check({**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "31536000"}, "--deploy")
+    not_deploying = check(PRODUCTION)
+
+    # An Info: it names the step without failing CI's `check --deploy --fail-level WARNING`.
+    assert first_deploy.returncode == 0, first_deploy.stderr
+    assert "(settings.I001) HSTS lasts 3600 s." in first_deploy.stderr
+    assert "raise DJANGO_SECURE_HSTS_SECONDS" in first_deploy.stderr
+    assert a_year.returncode == 0, a_year.stderr
+    assert "no issues" in a_year.stdout and "settings.I001" not in a_year.stderr
+    # A deploy check: `migrate`, `runserver` and a plain `check` say nothing of it.
+    assert "no issues" in not_deploying.stdout and "settings.I001" not in not_deploying.stderr
+
+
 # Every variable the settings read, malformed: (variable, value, the start of its one line).
 MALFORMED_SETTINGS = [
     ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),

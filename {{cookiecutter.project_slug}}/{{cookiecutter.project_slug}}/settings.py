@@ -195,10 +195,19 @@ STORAGES = {
 # (Heroku, Render, a load balancer); gunicorn.conf.py decides which proxies
 # may say a request came over HTTPS.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-# Sends the header only; the domain joins browsers' preload lists only if you submit it.
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+# HSTS starts at an hour: a browser that saw it refuses plain HTTP to this
+# host until it expires, so a first deploy with a certificate problem locks
+# visitors out for an hour, not a year. Raise it once HTTPS has held (README:
+# HTTPS and security headers); `check --deploy` reminds you until then.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+# Off: the app can vouch for its own host only, not for every other host
+# under its domain (mail, an old HTTP-only site), which would be cut off.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# Asks browsers to build the host into their lists, which takes months to undo.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Django's deploy checks ask for both from the first deploy; plumbing/checks.py
+# says instead when and how to raise HSTS.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
