@@ -7,6 +7,7 @@ without letting a direct client claim HTTPS."""
 import http.client
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -368,3 +369,25 @@ def test_on_heroku_and_render_the_routers_https_header_is_believed_from_any_addr
 
     assert routed[0] == 200 and "strict-transport-security" in routed[1]
     assert elsewhere[0] == 301  # the same request, with no platform detected
+
+
+# --- .env is local development's only -------------------------------------------------
+
+
+def test_a_dot_env_turning_debug_on_is_not_read_by_a_production_start_but_is_by_manage_py(fault_project, project_python, tmp_path):
+    """A checkout copied onto a server with its .env (rsync, a VM) still starts in production mode."""
+    project = tmp_path / fault_project.name
+    shutil.copytree(fault_project, project)
+    (project / ".env").write_text("DJANGO_DEBUG=true\n")
+    production = production_env(project_python)
+    del production["DJANGO_DEBUG"]  # unset, as on a platform: production is the default
+    local = {key: value for key, value in production.items() if not key.startswith("DJANGO_")}
+
+    with running_server(procfile_command(project, "web"), project, production, tmp_path / "gunicorn.log") as server:
+        plain = http_get(server.port, "/admin/login/", {"Host": "localhost"})
+        secure = http_get(server.port, "/", VIA_HTTPS)
+    debug = run([str(project_python), "manage.py", "shell", "-c", "from django.conf import settings; print(settings.DEBUG)"], project, local)
+
+    assert (plain[0], plain[1]["location"]) == (301, "https://localhost/admin/login/")
+    assert secure[0] == 200 and secure[1]["strict-transport-security"] == FIRST_HSTS
+    assert debug.stdout.strip().splitlines()[-1] == "True"  # local development: no variable, .env read

@@ -1,5 +1,7 @@
 """Each environment reader: what it accepts, its default, and the one line it fails with."""
 
+import os
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -17,6 +19,7 @@ from {{ cookiecutter.project_slug }}.plumbing.environment import (
     env_origins,
     env_redis_url,
     env_str,
+    read_local_env_file,
 )
 
 NAME = "TEST_ENVIRONMENT_READER"
@@ -202,6 +205,67 @@ def test_an_origin_without_an_http_scheme_or_a_host_fails_naming_the_variable_an
     assert str(error.value) == (
         f"{NAME} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; got {origin!r}."
     )
+
+
+# --- .env: read for local development only ----------------------------------------------
+
+
+@pytest.fixture
+def local_env_file(tmp_path, monkeypatch):
+    """A .env setting DJANGO_DEBUG as asked and a marker variable, with neither in the environment."""
+    for name in ("DJANGO_DEBUG", "DYNO", "RENDER", "TEST_FROM_DOT_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / ".env"
+
+    def write(debug):
+        path.write_text(f"DJANGO_DEBUG={debug}\nTEST_FROM_DOT_ENV=read\n")
+        return path
+
+    yield write
+    # load_dotenv writes to os.environ behind monkeypatch's back.
+    for name in ("DJANGO_DEBUG", "TEST_FROM_DOT_ENV"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def read_from(path):
+    """What reading `path` left in the environment."""
+    read_local_env_file(path)
+    return os.environ.get("DJANGO_DEBUG"), os.environ.get("TEST_FROM_DOT_ENV")
+
+
+def test_a_dot_env_that_turns_debug_on_is_read_when_nothing_else_says_otherwise(local_env_file):
+    assert read_from(local_env_file("true")) == ("true", "read")
+
+
+@pytest.mark.parametrize("debug", ["false", ""])
+def test_a_dot_env_that_does_not_turn_debug_on_is_not_read(local_env_file, debug):
+    assert read_from(local_env_file(debug)) == (None, None)
+
+
+def test_a_dot_env_is_not_read_when_the_environment_sets_debug_itself(local_env_file, monkeypatch):
+    monkeypatch.setenv("DJANGO_DEBUG", "false")
+    assert read_from(local_env_file("true")) == ("false", None)
+
+
+def test_a_dot_env_is_not_read_when_the_environment_sets_debug_even_blank(local_env_file, monkeypatch):
+    monkeypatch.setenv("DJANGO_DEBUG", "")
+    assert read_from(local_env_file("true")) == ("", None)
+
+
+@pytest.mark.parametrize("platform", ["DYNO", "RENDER"])
+def test_a_dot_env_is_not_read_on_a_platform(local_env_file, monkeypatch, platform):
+    monkeypatch.setenv(platform, "web.1")
+    assert read_from(local_env_file("true")) == (None, None)
+
+
+def test_a_missing_dot_env_changes_nothing(local_env_file, tmp_path):
+    assert read_from(tmp_path / ".env") == (None, None)
+
+
+def test_a_malformed_debug_in_the_dot_env_fails_naming_the_file(local_env_file):
+    with pytest.raises(ImproperlyConfigured) as error:
+        read_local_env_file(local_env_file("maybe"))
+    assert str(error.value) == "DJANGO_DEBUG in .env must be true or false (or 1/0, yes/no, on/off), got 'maybe'."
 
 
 # --- HSTS: the deploy check names the step that raises it ---------------------------------

@@ -2,9 +2,11 @@
 Django settings for {{ cookiecutter.project_slug }}.
 
 Everything that differs between machines comes from environment variables
-(12-factor). Local development needs none of them: the `.env` file written
-when the project was generated turns DEBUG on. Without it, every default is
-the safe production one. `.env.example` lists every variable.
+(12-factor). Local development needs none of them: `manage.py` reads the
+`.env` file written when the project was generated, which turns DEBUG on
+(plumbing/environment.py says when it counts; the server never reads it).
+Without it, every default is the safe production one. `.env.example` lists
+every variable.
 """
 
 import os
@@ -18,15 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 {%- if cookiecutter.django_version != "5.2" %}
 from django.utils.csp import CSP
 {%- endif %}
-from dotenv import load_dotenv
 
 from .plumbing.environment import env_bool, env_int, env_list, env_log_level, env_origins, env_redis_url, env_str
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-# Variables already in the environment win over the file.
-load_dotenv(BASE_DIR / ".env")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
