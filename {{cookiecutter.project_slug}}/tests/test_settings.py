@@ -298,6 +298,27 @@ def test_the_deploy_check_names_the_step_that_raises_hsts_until_it_is_a_year():
     assert "no issues" in not_deploying.stdout and "settings.I001" not in not_deploying.stderr
 
 
+def test_in_production_the_session_and_csrf_cookies_are_https_only_and_hidden_from_scripts():
+    cookies = (
+        "(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
+        "settings.SESSION_COOKIE_HTTPONLY, settings.CSRF_COOKIE_HTTPONLY)"
+    )
+
+    assert settings_value(PRODUCTION, cookies) == "(True, True, True, True)"
+    # Local development runs over plain HTTP, where a Secure cookie would never come back.
+    assert settings_value({**PRODUCTION, "DJANGO_DEBUG": "true"}, cookies) == "(False, False, True, True)"
+
+
+@pytest.mark.parametrize(
+    "database_url", [None, "postgres://app:secret@db.internal:5432/app"], ids=["sqlite", "postgresql"]
+)
+def test_a_connection_is_checked_before_a_request_uses_it(database_url):
+    """So that a database restart costs no failed request: a dead connection is replaced, not used."""
+    env = {**PRODUCTION, **({"DATABASE_URL": database_url} if database_url else {})}
+
+    assert settings_value(env, "settings.DATABASES['default']['CONN_HEALTH_CHECKS']") == "True"
+
+
 # Every variable the settings read, malformed: (variable, value, the start of its one line).
 MALFORMED_SETTINGS = [
     ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
