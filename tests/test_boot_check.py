@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_PYTHON_VERSION
+from support.deploy import PYENV_VERSIONS, python_of_version
 from support.project import cookiecutter_command
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def supported_python():
+    """A Python the project supports, for the boot check to boot it with: a
+    machine without one skips these tests, naming the versions looked for."""
+    return python_of_version(TEST_PYTHON_VERSION)
 
 
 def generate(tmp_path, python_command, *answers, env=None):
@@ -16,7 +24,8 @@ def generate(tmp_path, python_command, *answers, env=None):
     output_dir.mkdir(exist_ok=True)
     return subprocess.run(
         [*python_command, "--output-dir", str(output_dir), *answers],
-        env={**os.environ, "HOME": str(tmp_path), **(env or {})},
+        # The hook looks for Pythons where the tests did, though HOME is the test's own.
+        env={**os.environ, "HOME": str(tmp_path), "PYENV_ROOT": str(PYENV_VERSIONS.parent), **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
@@ -28,6 +37,7 @@ def without_uv_on_path():
     return os.pathsep.join(entry for entry in os.environ["PATH"].split(os.pathsep) if not (Path(entry) / "uv").exists())
 
 
+@pytest.mark.usefixtures("supported_python")
 def test_readme_generate_command_syncs_the_projects_environment_with_uv_and_boots_it(tmp_path):
     """The template's tooling has no Django and, here, no uv on the PATH: the
     hook gets uv with pip, and uv makes the project's .venv from uv.lock. The
@@ -49,6 +59,7 @@ def test_readme_generate_command_syncs_the_projects_environment_with_uv_and_boot
         assert "that Python could not be had here; using " in result.stdout
 
 
+@pytest.mark.usefixtures("supported_python")
 def test_with_the_python_of_python_version_at_hand_the_check_uses_it(tmp_path):
     result, output_dir = generate(tmp_path, cookiecutter_command(), f"python_version={TEST_PYTHON_VERSION}")
 
@@ -71,6 +82,7 @@ def test_offline_the_boot_check_is_skipped_and_the_project_kept(tmp_path):
     assert (output_dir / "my_service" / "manage.py").exists()
 
 
+@pytest.mark.usefixtures("supported_python")
 def test_a_project_that_cannot_boot_fails_generation_with_gunicorns_reason(tmp_path):
     # More workers than the database pools were sized for: only gunicorn meets that.
     result, output_dir = generate(tmp_path, cookiecutter_command(), f"python_version={TEST_PYTHON_VERSION}",
@@ -82,6 +94,7 @@ def test_a_project_that_cannot_boot_fails_generation_with_gunicorns_reason(tmp_p
     assert list(output_dir.iterdir()) == []
 
 
+@pytest.mark.usefixtures("supported_python")
 def test_a_bad_environment_fails_generation_at_the_first_command_that_meets_it(tmp_path):
     result, output_dir = generate(tmp_path, cookiecutter_command(), f"python_version={TEST_PYTHON_VERSION}",
                                   env={"GUNICORN_THREADS": "lots"})
@@ -91,6 +104,7 @@ def test_a_bad_environment_fails_generation_at_the_first_command_that_meets_it(t
     assert list(output_dir.iterdir()) == []
 
 
+@pytest.mark.usefixtures("supported_python")
 def test_with_keep_project_on_failure_a_failed_check_leaves_the_project_to_inspect(tmp_path):
     result, output_dir = generate(tmp_path, cookiecutter_command(), "--keep-project-on-failure", f"python_version={TEST_PYTHON_VERSION}",
                                   env={"GUNICORN_THREADS": "lots"})

@@ -15,14 +15,17 @@ import re
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import with_fault_views
 from support.deploy import readme_commands, record, shell
 from support.docker_engine import DOCKER_CLIENT, DOCKERD, PYENV_VERSIONS, DockerEngine, ensure_python_base_image
+from support.load import at_once
 from support.network import free_port, http_get, wait_for_http_200
 from support.project import UV
 
@@ -32,6 +35,10 @@ POSTGRES_IMAGE_DIR = Path(__file__).parent / "support" / "postgres_image"
 REDIS_IMAGE_DIR = Path(__file__).parent / "support" / "redis_image"
 # docker stop's default: SIGTERM, then SIGKILL this many seconds later.
 STOP_TIMEOUT_SECONDS = 10
+# Requests in flight when compose stops the app: each runs longer than that
+# default, and shorter than gunicorn's graceful_timeout (25 s).
+IN_FLIGHT_REQUESTS = 6
+IN_FLIGHT_SECONDS = 15
 
 
 def docker_unavailable_reason():
@@ -298,6 +305,28 @@ def test_without_a_secret_key_the_container_stops_with_a_line_naming_it(app_imag
     assert "DJANGO_SECRET_KEY is not set" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
+        ("DJANGO_SECURE_HSTS_SECONDS", "a-day", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-day'."),
+        ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with their scheme"),
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
+        ("PORT", "http", "PORT must be a port number from 1 to 65535, got 'http'"),
+    ],
+    ids=["log-level", "hsts-seconds", "csrf-origins", "web-concurrency", "port"],
+)
+def test_a_malformed_variable_stops_the_container_with_one_line_naming_it(app_image, docker_env, variable, value, line):
+    result = docker(
+        docker_env, "run", "--rm", "-e", "DJANGO_ALLOWED_HOSTS=localhost", "-e", f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
+        "-e", f"{variable}={value}", app_image, check=False, timeout=120,
+    )
+    output = (result.stdout + result.stderr).strip().splitlines()
+
+    assert result.returncode != 0
+    assert len(output) == 1 and output[0].startswith(line), output
+
+
 def test_the_readme_migrate_command_migrates_postgresql(migrated):
     assert "Applying auth.0001_initial... OK" in migrated.stdout
 
@@ -352,6 +381,8 @@ def test_docker_stop_ends_the_container_cleanly_within_the_stop_timeout(containe
     pid_1_argv = docker(container.env, "exec", container.id, "cat", "/proc/1/cmdline").stdout.split("\0")
     parents = docker(container.env, "exec", container.id, "sh", "-c", "grep -H '^PPid:' /proc/[0-9]*/status").stdout
     children_of_pid_1 = [entry.split("/")[2] for entry in parents.splitlines() if entry.split()[-1] == "1"]
+    # The README's `--stop-timeout`: docker stop waits past gunicorn's graceful_timeout (25 s) before killing it.
+    stop_timeout = inspect(container.env, container.id, ".Config.StopTimeout")
     started = time.monotonic()
     docker(container.env, "stop", container.id)
     stopped_in = time.monotonic() - started
@@ -362,6 +393,7 @@ def test_docker_stop_ends_the_container_cleanly_within_the_stop_timeout(containe
     assert children_of_pid_1, parents  # its workers
     assert exit_code == 0, container.log()
     assert stopped_in < STOP_TIMEOUT_SECONDS
+    assert stop_timeout == 30
     assert "Shutting down: Master" in container.log()
     record("docker stop took", f"{stopped_in:.1f} s")
 
@@ -388,27 +420,45 @@ def test_compose_without_a_secret_key_stops_with_a_message_saying_where_to_set_i
     assert "set DJANGO_SECRET_KEY in .env or the shell" in result.stderr
 
 
-def test_the_readme_compose_commands_run_migrations_web_and_postgresql(base_images, app_image, built_project, compose_env, tmp_path):
-    up_line, down_line = readme_commands(built_project, "Docker")[-2:]
+def test_the_readme_compose_commands_run_migrations_web_and_postgresql_and_stop_without_failing_a_request(
+    base_images, app_image, built_project, compose_env, tmp_path, tmp_path_factory,
+):
+    """`docker compose down` while requests to a slow view are in flight:
+    each takes longer than Docker's default stop timeout, so only the
+    stop_grace_period of compose.yaml lets gunicorn finish them."""
+    project = with_fault_views(built_project, tmp_path_factory)
+    shutil.copy(built_project / ".env", project / ".env")  # the secret key compose reads
+    up_line, down_line = readme_commands(project, "Docker")[-2:]
     assert (up_line, down_line) == ("docker compose up --build", "docker compose down")
     port = free_port()
     env = {**compose_env, "WEB_PORT": str(port)}
     log_path = tmp_path / "compose-up.log"
+    slow_path = f"/faults/slow?seconds={IN_FLIGHT_SECONDS}"
     with open(log_path, "w") as log:
-        up = subprocess.Popen(["bash", "-c", up_line], cwd=built_project, env=env, stdout=log, stderr=subprocess.STDOUT)
+        up = subprocess.Popen(["bash", "-c", up_line], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http_200(port, "/readyz", timeout=180, process=up)
         page = http_get(port, "/", {"Host": "localhost"})
+        in_flight = []
+        senders = threading.Thread(target=lambda: in_flight.extend(at_once(port, [slow_path] * IN_FLIGHT_REQUESTS)))
+        senders.start()
+        time.sleep(2)  # every request sent and in its view
     finally:
-        down = subprocess.run(["bash", "-c", down_line], cwd=built_project, env=env, capture_output=True, text=True, timeout=120)
+        stopping = time.monotonic()
+        down = subprocess.run(["bash", "-c", down_line], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        down_took = time.monotonic() - stopping
         up_exit = up.wait(timeout=60)
+    senders.join(timeout=60)
     output = log_path.read_text(errors="replace")
 
     assert page[0] == 200, output
     assert "Applying auth.0001_initial... OK" in output
     assert down.returncode == 0, down.stdout + down.stderr
     assert up_exit == 0, output
-    assert docker(env, "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={built_project.name}").stdout == ""
+    assert docker(env, "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project.name}").stdout == ""
+    assert [(outcome.status, outcome.error) for outcome in in_flight] == [(200, None)] * IN_FLIGHT_REQUESTS, output
+    assert down_took > STOP_TIMEOUT_SECONDS  # the requests outlived Docker's default
+    record(f"docker compose down with {IN_FLIGHT_REQUESTS} requests in flight", f"{down_took:.1f} s, none failed")
 
 
 def test_with_the_redis_answer_compose_runs_redis_and_the_app_caches_in_it(base_images, redis_project, compose_env, docker_engine, tmp_path):

@@ -97,7 +97,9 @@ preload_app = True
 timeout = 30
 
 # On SIGTERM, in-flight requests get this long to finish. Heroku kills the
-# process 30 s after SIGTERM, Render and Docker (by default) sooner or the same.
+# process 30 s after SIGTERM, Render sooner or the same; Docker after 10 s
+# unless told otherwise (compose.yaml's stop_grace_period, the README's
+# `docker run --stop-timeout`).
 graceful_timeout = 25
 
 # Recycle workers now and then to bound slow memory leaks. Each restart

@@ -3,6 +3,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 
 def main():
@@ -11,7 +12,11 @@ def main():
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from {{ cookiecutter.project_slug }}.plumbing.environment import read_local_env_file
+
     try:
+        # Local development's settings: only manage.py reads .env, never the server.
+        read_local_env_file(Path(__file__).resolve().parent / ".env")
         # Load the settings first: a missing or malformed environment variable
         # stops every command here with one line naming it, as it stops the server.
         settings.INSTALLED_APPS  # noqa: B018 (reading a setting is what loads them)

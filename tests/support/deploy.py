@@ -19,7 +19,11 @@ import pytest
 
 from .project import environment_without_project_variables
 
-PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+# The Pythons the tests bake and run projects with, in order of preference:
+# any the generated project supports (Django 6.1 needs 3.12 or newer; 3.12 is
+# Ubuntu 24.04's), 3.13 first, the one CI has.
+TEST_PYTHON_VERSIONS = ("3.13", "3.12", "3.14")
 
 # Printed by conftest.py at the end of the run: (what, value) pairs.
 MEASUREMENTS = []
@@ -68,14 +72,27 @@ def git_checkout(project_dir, destination):
     return Path(destination)
 
 
-def python_of_version(version):
+def find_python(version):
     """An interpreter of `version` (as platforms pick from .python-version): a
-    pyenv build or pythonX.Y on PATH. Without one the test skips, naming it;
-    CI, where nothing may skip, then fails."""
+    pyenv build or pythonX.Y on PATH; None without one."""
     builds = sorted(PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}"))
-    found = str(builds[-1]) if builds else shutil.which(f"python{version}")
+    return str(builds[-1]) if builds else shutil.which(f"python{version}")
+
+
+def available_test_python_version():
+    """The first of TEST_PYTHON_VERSIONS this machine has, or None."""
+    return next((version for version in TEST_PYTHON_VERSIONS if find_python(version)), None)
+
+
+def python_of_version(version):
+    """find_python's interpreter. Without one the test skips, naming what it
+    looked for; CI, where nothing may skip, then fails."""
+    found = find_python(version)
     if not found:
-        pytest.skip(f"no Python {version} on this machine (neither under {PYENV_VERSIONS} nor python{version} on PATH)")
+        # The tests' own Python: any supported one would have done.
+        wanted = TEST_PYTHON_VERSIONS if version in TEST_PYTHON_VERSIONS else (version,)
+        names = ", ".join(f"python{each}" for each in wanted)
+        pytest.skip(f"no Python {' or '.join(wanted)} on this machine (neither under {PYENV_VERSIONS} nor {names} on PATH)")
     return found
 
 

@@ -1,10 +1,26 @@
 """Each environment reader: what it accepts, its default, and the one line it fails with."""
 
+import os
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from {{ cookiecutter.project_slug }}.plumbing.checks import production_setting_problems, require_production_settings
-from {{ cookiecutter.project_slug }}.plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from {{ cookiecutter.project_slug }}.plumbing.checks import (
+    ONE_YEAR,
+    check_hsts_raised,
+    production_setting_problems,
+    require_production_settings,
+)
+from {{ cookiecutter.project_slug }}.plumbing.environment import (
+    env_bool,
+    env_int,
+    env_list,
+    env_log_level,
+    env_origins,
+    env_redis_url,
+    env_str,
+    read_local_env_file,
+)
 
 NAME = "TEST_ENVIRONMENT_READER"
 
@@ -156,3 +172,123 @@ def test_debug_mode_has_no_production_problems(production):
     production.DEBUG = True
     production.SECRET_KEY = "short"
     assert production_setting_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, "INFO"), (" ", "INFO"), ("warning", "WARNING"), (" Debug ", "DEBUG")]
+)
+def test_a_log_level_is_read_in_any_case_or_defaults_when_unset_or_blank(setting, raw, expected):
+    setting(raw)
+    assert env_log_level(NAME, "INFO") == expected
+
+
+@pytest.mark.parametrize("raw", ["LOUD", "10", "NOTSET", "WARN"])
+def test_any_other_log_level_fails_naming_the_variable_and_the_levels(setting, raw):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_log_level(NAME, "INFO")
+    assert str(error.value) == f"{NAME} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}."
+
+
+def test_origins_are_a_comma_separated_list_each_with_its_scheme(setting):
+    setting(None)
+    assert env_origins(NAME) == []
+    setting("https://admin.example.com, http://localhost:8000")
+    assert env_origins(NAME) == ["https://admin.example.com", "http://localhost:8000"]
+
+
+@pytest.mark.parametrize("origin", ["admin.example.com", "ftp://admin.example.com", "https://"])
+def test_an_origin_without_an_http_scheme_or_a_host_fails_naming_the_variable_and_the_origin(setting, origin):
+    setting(f"https://shop.example.com,{origin}")
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_origins(NAME)
+    assert str(error.value) == (
+        f"{NAME} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; got {origin!r}."
+    )
+
+
+# --- .env: read for local development only ----------------------------------------------
+
+
+@pytest.fixture
+def local_env_file(tmp_path, monkeypatch):
+    """A .env setting DJANGO_DEBUG as asked and a marker variable, with neither in the environment."""
+    for name in ("DJANGO_DEBUG", "DYNO", "RENDER", "TEST_FROM_DOT_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / ".env"
+
+    def write(debug):
+        path.write_text(f"DJANGO_DEBUG={debug}\nTEST_FROM_DOT_ENV=read\n")
+        return path
+
+    yield write
+    # load_dotenv writes to os.environ behind monkeypatch's back.
+    for name in ("DJANGO_DEBUG", "TEST_FROM_DOT_ENV"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def read_from(path):
+    """What reading `path` left in the environment."""
+    read_local_env_file(path)
+    return os.environ.get("DJANGO_DEBUG"), os.environ.get("TEST_FROM_DOT_ENV")
+
+
+def test_a_dot_env_that_turns_debug_on_is_read_when_nothing_else_says_otherwise(local_env_file):
+    assert read_from(local_env_file("true")) == ("true", "read")
+
+
+@pytest.mark.parametrize("debug", ["false", ""])
+def test_a_dot_env_that_does_not_turn_debug_on_is_not_read(local_env_file, debug):
+    assert read_from(local_env_file(debug)) == (None, None)
+
+
+def test_a_dot_env_is_not_read_when_the_environment_sets_debug_itself(local_env_file, monkeypatch):
+    monkeypatch.setenv("DJANGO_DEBUG", "false")
+    assert read_from(local_env_file("true")) == ("false", None)
+
+
+def test_a_dot_env_is_not_read_when_the_environment_sets_debug_even_blank(local_env_file, monkeypatch):
+    monkeypatch.setenv("DJANGO_DEBUG", "")
+    assert read_from(local_env_file("true")) == ("", None)
+
+
+@pytest.mark.parametrize("platform", ["DYNO", "RENDER"])
+def test_a_dot_env_is_not_read_on_a_platform(local_env_file, monkeypatch, platform):
+    monkeypatch.setenv(platform, "web.1")
+    assert read_from(local_env_file("true")) == (None, None)
+
+
+def test_a_missing_dot_env_changes_nothing(local_env_file, tmp_path):
+    assert read_from(tmp_path / ".env") == (None, None)
+
+
+def test_a_malformed_debug_in_the_dot_env_fails_naming_the_file(local_env_file):
+    with pytest.raises(ImproperlyConfigured) as error:
+        read_local_env_file(local_env_file("maybe"))
+    assert str(error.value) == "DJANGO_DEBUG in .env must be true or false (or 1/0, yes/no, on/off), got 'maybe'."
+
+
+# --- HSTS: the deploy check names the step that raises it ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "named"), [(0, False), (1, True), (3600, True), (ONE_YEAR - 1, True), (ONE_YEAR, False)]
+)
+def test_the_deploy_check_names_raising_hsts_while_it_is_on_and_short_of_a_year(production, seconds, named):
+    production.SECURE_HSTS_SECONDS = seconds
+
+    messages = check_hsts_raised(None)
+
+    assert [message.id for message in messages] == (["settings.I001"] if named else [])
+    if named:
+        assert messages[0].msg == (
+            f"HSTS lasts {seconds} s. Once every page has been served over HTTPS for a while, raise "
+            "DJANGO_SECURE_HSTS_SECONDS step by step (a day, a week, a month) to a year (31536000); "
+            "see the README, HTTPS and security headers."
+        )
+
+
+def test_in_debug_mode_the_deploy_check_says_nothing_of_hsts(production):
+    production.DEBUG = True
+    production.SECURE_HSTS_SECONDS = 3600
+    assert check_hsts_raised(None) == []

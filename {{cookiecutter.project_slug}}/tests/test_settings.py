@@ -258,3 +258,108 @@ def test_the_start_command_refuses_a_bad_web_concurrency_with_one_line():
     assert result.stderr.strip().splitlines() == [
         "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"
     ]
+
+
+def test_production_starts_hsts_at_an_hour_for_this_host_only_without_preload():
+    hsts = "(settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD)"
+
+    assert settings_value(PRODUCTION, hsts) == "(3600, False, False)"
+    raised = {
+        "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    }
+    assert settings_value({**PRODUCTION, **raised}, hsts) == "(31536000, True, True)"
+    assert settings_value({**PRODUCTION, "DJANGO_DEBUG": "true"}, "settings.SECURE_HSTS_SECONDS") == "0"
+
+
+def test_the_deploy_check_names_the_step_that_raises_hsts_until_it_is_a_year():
+    def check(env, *options):
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", *options, "--fail-level", "WARNING"],
+            cwd=PROJECT_DIR,
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    first_deploy = check(PRODUCTION, "--deploy")
+    a_year = check({**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "31536000"}, "--deploy")
+    not_deploying = check(PRODUCTION)
+
+    # An Info: it names the step without failing CI's `check --deploy --fail-level WARNING`.
+    assert first_deploy.returncode == 0, first_deploy.stderr
+    assert "(settings.I001) HSTS lasts 3600 s." in first_deploy.stderr
+    assert "raise DJANGO_SECURE_HSTS_SECONDS" in first_deploy.stderr
+    assert a_year.returncode == 0, a_year.stderr
+    assert "no issues" in a_year.stdout and "settings.I001" not in a_year.stderr
+    # A deploy check: `migrate`, `runserver` and a plain `check` say nothing of it.
+    assert "no issues" in not_deploying.stdout and "settings.I001" not in not_deploying.stderr
+
+
+def test_in_production_the_session_and_csrf_cookies_are_https_only_and_hidden_from_scripts():
+    cookies = (
+        "(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
+        "settings.SESSION_COOKIE_HTTPONLY, settings.CSRF_COOKIE_HTTPONLY)"
+    )
+
+    assert settings_value(PRODUCTION, cookies) == "(True, True, True, True)"
+    # Local development runs over plain HTTP, where a Secure cookie would never come back.
+    assert settings_value({**PRODUCTION, "DJANGO_DEBUG": "true"}, cookies) == "(False, False, True, True)"
+
+
+@pytest.mark.parametrize(
+    "database_url", [None, "postgres://app:secret@db.internal:5432/app"], ids=["sqlite", "postgresql"]
+)
+def test_a_connection_is_checked_before_a_request_uses_it(database_url):
+    """So that a database restart costs no failed request: a dead connection is replaced, not used."""
+    env = {**PRODUCTION, **({"DATABASE_URL": database_url} if database_url else {})}
+
+    assert settings_value(env, "settings.DATABASES['default']['CONN_HEALTH_CHECKS']") == "True"
+
+
+# Every variable the settings read, malformed: (variable, value, the start of its one line).
+MALFORMED_SETTINGS = [
+    ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
+    ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
+    ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with"),
+    ("DJANGO_SECURE_SSL_REDIRECT", "sometimes", "DJANGO_SECURE_SSL_REDIRECT must be true or false"),
+    ("DJANGO_SECURE_HSTS_SECONDS", "a-day", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0"),
+    ("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS must be true or false"),
+    ("DJANGO_SECURE_HSTS_PRELOAD", "please", "DJANGO_SECURE_HSTS_PRELOAD must be true or false"),
+    ("DATABASE_URL", "nosuchdb://user:hunter2@host/db", "DATABASE_URL is not a database URL"),
+    ("DATABASE_SSL_REQUIRE", "always", "DATABASE_SSL_REQUIRE must be true or false"),
+    ("REDIS_URL", "http://cache:6379/0", "REDIS_URL is not a Redis URL"),
+    ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number"),
+    ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number"),
+    ("GUNICORN_WORKER_MEMORY_MB", "big", "GUNICORN_WORKER_MEMORY_MB must be a positive whole number"),
+    ("DATABASE_MAX_CONNECTIONS", "none", "DATABASE_MAX_CONNECTIONS must be a positive whole number"),
+]
+# Read only with PostgreSQL.
+POSTGRES_SETTINGS = [
+    ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1"),
+    ("DATABASE_POOL_TIMEOUT", "soon", "DATABASE_POOL_TIMEOUT must be a whole number of at least 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    MALFORMED_SETTINGS + POSTGRES_SETTINGS,
+    ids=[case[0] for case in MALFORMED_SETTINGS + POSTGRES_SETTINGS],
+)
+def test_a_malformed_variable_stops_manage_py_with_one_line_naming_it(variable, value, line):
+    env = {**PRODUCTION, "DATABASE_URL": "postgres://app:secret@db.internal:5432/app", variable: value}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(line) and "hunter2" not in result.stderr

@@ -2,9 +2,11 @@
 Django settings for {{ cookiecutter.project_slug }}.
 
 Everything that differs between machines comes from environment variables
-(12-factor). Local development needs none of them: the `.env` file written
-when the project was generated turns DEBUG on. Without it, every default is
-the safe production one. `.env.example` lists every variable.
+(12-factor). Local development needs none of them: `manage.py` reads the
+`.env` file written when the project was generated, which turns DEBUG on
+(plumbing/environment.py says when it counts; the server never reads it).
+Without it, every default is the safe production one. `.env.example` lists
+every variable.
 """
 
 import os
@@ -18,15 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 {%- if cookiecutter.django_version != "5.2" %}
 from django.utils.csp import CSP
 {%- endif %}
-from dotenv import load_dotenv
 
-from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .plumbing.environment import env_bool, env_int, env_list, env_log_level, env_origins, env_redis_url, env_str
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-# Variables already in the environment win over the file.
-load_dotenv(BASE_DIR / ".env")
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
@@ -38,7 +36,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=LOCAL_HOSTS if DEBUG el
 # Render gives every service a hostname it only knows at run time.
 if env_str("RENDER_EXTERNAL_HOSTNAME"):
     ALLOWED_HOSTS.append(env_str("RENDER_EXTERNAL_HOSTNAME"))
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -195,10 +193,19 @@ STORAGES = {
 # (Heroku, Render, a load balancer); gunicorn.conf.py decides which proxies
 # may say a request came over HTTPS.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-# Sends the header only; the domain joins browsers' preload lists only if you submit it.
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+# HSTS starts at an hour: a browser that saw it refuses plain HTTP to this
+# host until it expires, so a first deploy with a certificate problem locks
+# visitors out for an hour, not a year. Raise it once HTTPS has held (README:
+# HTTPS and security headers); `check --deploy` reminds you until then.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+# Off: the app can vouch for its own host only, not for every other host
+# under its domain (mail, an old HTTP-only site), which would be cut off.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# Asks browsers to build the host into their lists, which takes months to undo.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Django's deploy checks ask for both from the first deploy; plumbing/checks.py
+# says instead when and how to raise HSTS.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -248,7 +255,7 @@ LOGGING = {
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
     },
-    "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["stdout"], "level": env_log_level("DJANGO_LOG_LEVEL", "INFO")},
     # The pool tells of every connection it opens at INFO; its warnings
     # (a failed connection attempt) are what matters.
     "loggers": {"psycopg.pool": {"level": "WARNING"}},

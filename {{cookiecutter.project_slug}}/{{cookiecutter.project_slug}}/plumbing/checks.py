@@ -56,3 +56,22 @@ def require_production_settings():
 @checks.register
 def check_production_settings(app_configs, **kwargs):
     return [checks.Error(problem, id="settings.E001") for problem in production_setting_problems()]
+
+
+# What browsers' preload lists ask for, and a common end point for HSTS.
+ONE_YEAR = 365 * 24 * 3600
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_hsts_raised(app_configs, **kwargs):
+    """HSTS starts short (settings.py says why); this names the step that raises it, until it is taken."""
+    if settings.DEBUG or not 0 < settings.SECURE_HSTS_SECONDS < ONE_YEAR:
+        return []
+    return [
+        checks.Info(
+            f"HSTS lasts {settings.SECURE_HSTS_SECONDS} s. Once every page has been served over HTTPS for a while, "
+            f"raise DJANGO_SECURE_HSTS_SECONDS step by step (a day, a week, a month) to a year ({ONE_YEAR}); "
+            "see the README, HTTPS and security headers.",
+            id="settings.I001",
+        )
+    ]

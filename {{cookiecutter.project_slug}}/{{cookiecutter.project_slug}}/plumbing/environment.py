@@ -8,6 +8,7 @@ import os
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import dotenv_values, load_dotenv
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -18,7 +19,10 @@ def env_str(name, default=""):
 
 
 def env_bool(name, default):
-    raw = os.environ.get(name)
+    return parse_bool(name, os.environ.get(name), default)
+
+
+def parse_bool(name, raw, default):
     if raw is None or raw.strip() == "":
         return default
     word = raw.strip().lower()
@@ -48,6 +52,52 @@ def env_list(name, default=()):
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name, default):
+    """One of Python's logging levels, in any case."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}.")
+    return level
+
+
+def env_origins(name):
+    """A comma-separated list of origins, each with its scheme (https://admin.example.com)."""
+    origins = env_list(name)
+    for origin in origins:
+        url = urlsplit(origin)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ImproperlyConfigured(
+                f"{name} must list origins with their scheme, comma-separated, e.g. https://admin.example.com; "
+                f"got {origin!r}."
+            )
+    return origins
+
+
+# Set by the platforms this project deploys to (Heroku, Render): a process
+# that sees one is a deployed one, whatever files lie beside it.
+PLATFORM_VARIABLES = ("DYNO", "RENDER")
+
+
+def read_local_env_file(path):
+    """Load `path` (.env) into the environment if it is local development's.
+
+    A .env that a checkout carries onto a server (copied, rsynced) must not
+    turn debug on there, so the file counts only when it turns DJANGO_DEBUG
+    on itself, the environment does not set DJANGO_DEBUG (even blank), and
+    no platform is named. Variables already in the environment win over the file.
+    """
+    if "DJANGO_DEBUG" in os.environ or any(env_str(name) for name in PLATFORM_VARIABLES):
+        return
+    if parse_bool(f"DJANGO_DEBUG in {path.name}", dotenv_values(path).get("DJANGO_DEBUG"), default=False):
+        load_dotenv(path)
 
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
