@@ -49,6 +49,8 @@ MUTATE = [
     f"{SLUG}/plumbing/database.py",
     f"{SLUG}/plumbing/environment.py",
     f"{SLUG}/plumbing/health.py",
+    f"{SLUG}/plumbing/logs.py",
+    f"{SLUG}/plumbing/request_id.py",
     f"{SLUG}/plumbing/server/*",
     f"{SLUG}/plumbing/sessions.py",
 ]

@@ -67,7 +67,8 @@ def test_the_django_package_holds_what_a_developer_edits_and_one_plumbing_packag
     # startproject's files, and the one package the template maintains; nothing about gunicorn.
     assert django_package == ["__init__.py", "asgi.py", "plumbing", "settings.py", "urls.py", "views.py", "wsgi.py"]
     assert plumbing_package == [
-        "__init__.py", "apps.py", "checks.py", "database.py", "environment.py", "health.py", "sessions.py",
+        "__init__.py", "apps.py", "checks.py", "database.py", "environment.py", "health.py", "logs.py", "request_id.py",
+        "sessions.py",
     ]
     assert server_package == [
         "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
@@ -213,7 +214,7 @@ READS_A_VARIABLE = r'(?:env_\w+\(|environ\.get\(|environ\[|_positive_int\(\s*env
 # Set by the platform or the WSGI server, never by the user.
 NOT_THE_USERS_TO_SET = {
     "DYNO", "RENDER", "RENDER_EXTERNAL_HOSTNAME", "PATH_INFO", "HTTP_USER_AGENT", "REMOTE_ADDR", "HTTP_X_FORWARDED_FOR",
-    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_PROTO", "QUERY_STRING", "REQUEST_METHOD",
 }
 
 

@@ -12,7 +12,12 @@ hooks: https://docs.gunicorn.org/en/stable/settings.html
 import gc
 import os
 import sys
+from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from {{ cookiecutter.project_slug }}.plumbing.logs import logging_config
 from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
 from {{ cookiecutter.project_slug }}.plumbing.server.connection_budget import close_connections_before_fork, connection_budget
 from {{ cookiecutter.project_slug }}.plumbing.server.network import (
@@ -23,6 +28,10 @@ from {{ cookiecutter.project_slug }}.plumbing.server.network import (
 )
 from {{ cookiecutter.project_slug }}.plumbing.server.sizing import SizingError, this_instance
 from {{ cookiecutter.project_slug }}.plumbing.server.watchdog import RequestWatchdog
+
+# Local development's .env counts here as in Django's settings, which read it
+# later: its DJANGO_DEBUG=true picks the text log format from the first line.
+load_dotenv(Path(__file__).resolve().parent / ".env")
 
 # The project's application ({{ cookiecutter.project_slug }}/wsgi.py), with the request
 # watchdog's clock and the untrusted-proxy warning around it (plumbing/server/wsgi_wrapper.py).
@@ -106,10 +115,19 @@ graceful_timeout = 25
 max_requests = 100000
 max_requests_jitter = 10000
 
-# Access and error logs to stdout/stderr, where platforms collect them, one
-# line per request: client, request line, status, bytes sent, time taken,
-# user agent. The client is the address the trusted proxies (above) name in
-# X-Forwarded-For, not the proxy itself; passed health checks and served
+try:
+    # Gunicorn's own lines and its access log in the format of Django's, all to
+    # stdout: JSON in production, text with DJANGO_DEBUG on, or as
+    # DJANGO_LOG_FORMAT says; each with the id of the request it is about
+    # (plumbing/logs.py).
+    logconfig_dict = logging_config()
+except ImproperlyConfigured as error:
+    sys.exit(str(error))
+
+# The access log, one line per request: client, request line, status, bytes
+# sent, time taken, user agent (and, as on every line, the time and the
+# request's id). The client is the address the trusted proxies (above) name
+# in X-Forwarded-For, not the proxy itself; passed health checks and served
 # static files are left out (plumbing/server/access_log.py), with the gunicorn
 # releases plumbing/server/gunicorn_internals.py was tested with; with others,
 # gunicorn's own logger logs every request, under the address that connected.

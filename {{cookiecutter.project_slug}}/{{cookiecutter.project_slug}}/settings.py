@@ -21,6 +21,8 @@ from django.utils.csp import CSP
 from dotenv import load_dotenv
 
 from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .plumbing.logs import logging_config
+from .plumbing.server.network import NetworkSettingError, trusted_proxies
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every line logged for a request carries its id (plumbing/request_id.py).
+    "{{ cookiecutter.project_slug }}.plumbing.request_id.RequestIdMiddleware",
     # Platform health checks arrive over plain HTTP with any Host header:
     # answer them before host validation and the HTTPS redirect.
     "{{ cookiecutter.project_slug }}.plumbing.health.HealthCheckMiddleware",
@@ -238,18 +242,14 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 
-# Everything goes to stdout, where platforms and containers collect logs.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
-    },
-    "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO").upper()},
-    # The pool tells of every connection it opens at INFO; its warnings
-    # (a failed connection attempt) are what matters.
-    "loggers": {"psycopg.pool": {"level": "WARNING"}},
-}
+# Everything goes to stdout, where platforms collect logs: one JSON object a
+# line in production, plain text with DEBUG on, or as DJANGO_LOG_FORMAT
+# (json|text) says; each line with its request's id (plumbing/logs.py).
+LOGGING = logging_config()
+try:
+    # The proxies whose X-Request-ID (or Rndr-Id) is believed: those gunicorn believes about HTTPS.
+    TRUSTED_PROXIES = trusted_proxies(os.environ)
+except NetworkSettingError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# A request the app takes longer than this over logs a warning with its id; 0 turns it off.
+SLOW_REQUEST_MS = env_int("DJANGO_SLOW_REQUEST_MS", default=1000)
