@@ -51,6 +51,7 @@ MUTATE = [
     f"{SLUG}/plumbing/health.py",
     f"{SLUG}/plumbing/logs.py",
     f"{SLUG}/plumbing/request_id.py",
+    f"{SLUG}/plumbing/sentry.py",
     f"{SLUG}/plumbing/server/*",
     f"{SLUG}/plumbing/sessions.py",
 ]

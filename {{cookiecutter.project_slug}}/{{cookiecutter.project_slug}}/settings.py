@@ -22,6 +22,9 @@ from dotenv import load_dotenv
 
 from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
 from .plumbing.logs import logging_config
+{%- if cookiecutter.sentry %}
+from .plumbing.sentry import start_sentry
+{%- endif %}
 from .plumbing.server.network import NetworkSettingError, trusted_proxies
 from .plumbing.server.sizing import SizingError, this_instance
 
@@ -253,3 +256,9 @@ except NetworkSettingError as error:
     raise ImproperlyConfigured(str(error)) from None
 # A request the app takes longer than this over logs a warning with its id; 0 turns it off.
 SLOW_REQUEST_MS = env_int("DJANGO_SLOW_REQUEST_MS", default=1000)
+{%- if cookiecutter.sentry %}
+
+# Errors to Sentry once SENTRY_DSN is set, each tagged with its request's id;
+# traces only at SENTRY_TRACES_SAMPLE_RATE (plumbing/sentry.py).
+start_sentry(STATIC_URL)
+{%- endif %}

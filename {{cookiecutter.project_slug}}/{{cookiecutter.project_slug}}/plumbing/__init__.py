@@ -14,6 +14,9 @@ the template, or a look at how the service runs, has one place to go:
     logs.py         JSON or text log lines, Django's and gunicorn's alike
     request_id.py   one id per request, from the router to the response and
                     every log line; the slow-request warning
+{%- if cookiecutter.sentry %}
+    sentry.py       errors to Sentry, once SENTRY_DSN is set
+{%- endif %}
     sessions.py     sessions in Redis and the database, served from the
                     database while Redis is down
     server/         what gunicorn.conf.py uses to run the project (its own
