@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import logging.config
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -57,6 +58,22 @@ def test_gunicorns_loggers_write_where_djangos_do_and_keep_gunicorns_level(envir
     for name in ("gunicorn.error", "gunicorn.access"):
         assert config["loggers"][name] == {"handlers": ["stdout"], "propagate": False}
     assert config["loggers"]["psycopg.pool"] == {"level": "WARNING"}
+
+
+def test_the_level_is_info_unless_django_log_level_says_otherwise(environ):
+    assert logging_config()["root"]["level"] == "INFO"
+
+
+def test_everything_goes_to_stdout_and_loggers_made_before_keep_writing(environ, capsys):
+    made_before = logging.getLogger("logs-test-made-before")
+    logging.config.dictConfig(logging_config())
+    try:
+        made_before.warning("still here")
+        [handler] = logging.getLogger().handlers
+        assert handler.stream is sys.stdout
+    finally:
+        logging.config.dictConfig(logging_config())
+    assert json.loads(capsys.readouterr().out)["message"] == "still here"
 
 
 def written(config, extra=None):
