@@ -73,10 +73,10 @@ def access_log(tmp_path):
     """Log the given requests through AccessLogger; return the lines written."""
     log_file = tmp_path / "access.log"
 
-    def log(*requests, **settings):
+    def log(*requests, took=timedelta(milliseconds=12, microseconds=700), **settings):
         logger = AccessLogger(configured(**{"accesslog": str(log_file), **settings}))
         for response, req, environ in requests:
-            logger.access(response, req, environ, timedelta(milliseconds=12, microseconds=700))
+            logger.access(response, req, environ, took)
         return log_file.read_text().splitlines() if log_file.exists() else []
 
     return log
@@ -102,6 +102,7 @@ def test_the_line_carries_its_parts_as_fields_for_the_json_log(access_log, tmp_p
             request("/orders/?page=2", sent=5120, HTTP_X_FORWARDED_FOR="203.0.113.7"),
             request("/", status_code=304, sent=0),
             (bare_response, bare_request, bare_environ),
+            took=timedelta(seconds=1, microseconds=234567),
             forwarded_allow_ips="10.1.2.3",
         )
     finally:
@@ -115,7 +116,7 @@ def test_the_line_carries_its_parts_as_fields_for_the_json_log(access_log, tmp_p
             "path": "/orders/?page=2",
             "status": 200,
             "bytes": 5120,
-            "duration_ms": 12.7,
+            "duration_ms": 1234.6,
             "user_agent": "Mozilla/5.0 (X11)",
         },
         {
@@ -124,7 +125,7 @@ def test_the_line_carries_its_parts_as_fields_for_the_json_log(access_log, tmp_p
             "path": "/",
             "status": 304,
             "bytes": 0,
-            "duration_ms": 12.7,
+            "duration_ms": 1234.6,
             "user_agent": "Mozilla/5.0 (X11)",
         },
         {
@@ -133,7 +134,7 @@ def test_the_line_carries_its_parts_as_fields_for_the_json_log(access_log, tmp_p
             "path": "",
             "status": 503,
             "bytes": 512,
-            "duration_ms": 12.7,
+            "duration_ms": 1234.6,
             "user_agent": None,
         },
     ]

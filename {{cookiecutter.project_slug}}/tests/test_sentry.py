@@ -228,6 +228,20 @@ def test_sentry_is_set_up_with_django_no_personal_data_and_the_platforms_release
     ]
 
 
+@pytest.mark.parametrize(
+    ("static_url", "static_file", "not_static"),
+    [("static/", "/static/a.css", "/static-page"), ("/assets/", "/assets/a.css", "/assets-page")],
+)
+def test_static_files_are_those_under_static_url_however_it_is_written(
+    sentry_init, monkeypatch, static_url, static_file, not_static
+):
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1")
+    sentry.start_sentry(static_url)
+
+    sampler = sentry_init[0]["traces_sampler"]
+    assert [sampler({"wsgi_environ": {"PATH_INFO": path}}) for path in (static_file, not_static)] == [0, 1]
+
+
 def test_traces_are_off_unless_a_rate_is_set(sentry_init):
     sentry.start_sentry("static/")
 

@@ -41,12 +41,12 @@ logger = logging.getLogger(__name__)
 
 def incoming_id(meta, trusted_proxies):
     """The id a trusted proxy sent with the request (`meta`, Django's request.META), or None."""
-    peer = meta.get("REMOTE_ADDR", "")
-    if "*" not in trusted_proxies and not is_proxy(as_address(peer), networks_of(tuple(trusted_proxies))):
+    peer = as_address(meta.get("REMOTE_ADDR"))
+    if "*" not in trusted_proxies and not is_proxy(peer, networks_of(tuple(trusted_proxies))):
         return None
     for header in INCOMING_HEADERS:
-        value = meta.get(header, "")
-        if VALID_ID.fullmatch(value):
+        value = meta.get(header)
+        if value and VALID_ID.fullmatch(value):
             return value
     return None
 

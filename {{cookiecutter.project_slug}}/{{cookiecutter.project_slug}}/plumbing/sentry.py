@@ -75,8 +75,8 @@ def traces_sample_rate():
     try:
         rate = float(raw) if raw else 0.0
     except ValueError:
-        rate = -1.0
-    if not 0 <= rate <= 1:
+        rate = None
+    if rate is None or not 0 <= rate <= 1:
         raise ImproperlyConfigured(
             f"SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1 (the share of requests traced), got {raw!r}."
         )

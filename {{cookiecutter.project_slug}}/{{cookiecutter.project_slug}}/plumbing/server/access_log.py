@@ -42,13 +42,13 @@ class AccessLogger(Logger):
                 self.cfg.forwarded_allow_ips,
             )
             atoms = self.atoms(resp, req, {**environ, "REMOTE_ADDR": client}, request_time)
-            query = environ.get("QUERY_STRING", "")
+            query = environ.get("QUERY_STRING")
             fields = {
                 "client": client,
                 "method": environ.get("REQUEST_METHOD"),
                 "path": environ.get("PATH_INFO", "") + (f"?{query}" if query else ""),
                 "status": status_code(resp),
-                "bytes": getattr(resp, "sent", None),
+                "bytes": resp.sent,
                 "duration_ms": round(request_time.total_seconds() * 1000, 1),
                 "user_agent": environ.get("HTTP_USER_AGENT"),
             }
