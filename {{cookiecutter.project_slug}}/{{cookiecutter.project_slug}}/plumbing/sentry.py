@@ -42,7 +42,7 @@ def start_sentry(static_url):
             f"SENTRY_DSN is not a Sentry DSN ({error}); expected e.g. https://key@o0.ingest.sentry.io/0."
         ) from None
     traces_sampler = functools.partial(
-        traced_share, rate=traces_sample_rate(), static_path="/" + static_url.lstrip("/")
+        traced_share, rate=traces_sample_rate(), static_path="/" + static_url.removeprefix("/")
     )
     sentry_sdk.init(
         dsn=dsn,
