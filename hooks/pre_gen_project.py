@@ -14,7 +14,7 @@ DJANGO_VERSIONS = {"6.1": "3.12", "5.2": "3.10"}
 # Modules the generated project imports, or that its tools put on sys.path:
 # a package of the same name would shadow them.
 IMPORTED_MODULES = {
-    "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv",
+    "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv", "pythonjsonlogger",
     "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates",
 }
 

@@ -49,6 +49,9 @@ MUTATE = [
     f"{SLUG}/plumbing/database.py",
     f"{SLUG}/plumbing/environment.py",
     f"{SLUG}/plumbing/health.py",
+    f"{SLUG}/plumbing/logs.py",
+    f"{SLUG}/plumbing/request_id.py",
+    f"{SLUG}/plumbing/sentry.py",
     f"{SLUG}/plumbing/server/*",
     f"{SLUG}/plumbing/sessions.py",
 ]

@@ -67,7 +67,8 @@ def test_the_django_package_holds_what_a_developer_edits_and_one_plumbing_packag
     # startproject's files, and the one package the template maintains; nothing about gunicorn.
     assert django_package == ["__init__.py", "asgi.py", "plumbing", "settings.py", "urls.py", "views.py", "wsgi.py"]
     assert plumbing_package == [
-        "__init__.py", "apps.py", "checks.py", "database.py", "environment.py", "health.py", "sessions.py",
+        "__init__.py", "apps.py", "checks.py", "database.py", "environment.py", "health.py", "logs.py", "request_id.py", "sentry.py",
+        "sessions.py",
     ]
     assert server_package == [
         "__init__.py", "__main__.py", "access_log.py", "connection_budget.py", "gunicorn_internals.py", "network.py", "sizing.py",
@@ -134,6 +135,20 @@ def test_a_deploy_target_left_out_leaves_out_its_files_only(cookies, option):
     for other, names in DEPLOY_FILES.items():
         for name in names:
             assert (result.project_path / name).exists() == (other != option), name
+
+
+def test_without_sentry_the_project_has_no_sentry_code_and_the_same_locked_dependencies(cookies):
+    with_sentry, without = bake(cookies), bake(cookies, sentry="no")
+
+    assert without.exit_code == 0, without.exception
+    assert not (without.project_path / "my_service" / "plumbing" / "sentry.py").exists()
+    assert not (without.project_path / "tests" / "test_sentry.py").exists()
+    for name in ("my_service/settings.py", "my_service/plumbing/__init__.py", "README.md", ".env.example"):
+        assert "sentry" not in (without.project_path / name).read_text().lower(), name
+    assert (with_sentry.project_path / "my_service" / "plumbing" / "sentry.py").exists()
+    assert "start_sentry(STATIC_URL)" in (with_sentry.project_path / "my_service" / "settings.py").read_text()
+    for name in ("pyproject.toml", "uv.lock"):
+        assert (without.project_path / name).read_text() == (with_sentry.project_path / name).read_text()
 
 
 def test_with_no_deploy_target_the_readme_has_no_deploy_section(cookies):
@@ -213,7 +228,7 @@ READS_A_VARIABLE = r'(?:env_\w+\(|environ\.get\(|environ\[|_positive_int\(\s*env
 # Set by the platform or the WSGI server, never by the user.
 NOT_THE_USERS_TO_SET = {
     "DYNO", "RENDER", "RENDER_EXTERNAL_HOSTNAME", "PATH_INFO", "HTTP_USER_AGENT", "REMOTE_ADDR", "HTTP_X_FORWARDED_FOR",
-    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_PROTO", "QUERY_STRING", "REQUEST_METHOD", "RENDER_GIT_COMMIT",
 }
 
 

@@ -42,6 +42,7 @@ OPTION_SETS = {
     "django-5.2": {"django_version": "5.2"},
     "django-5.2-python-3.11": {"django_version": "5.2", "python_version": "3.11"},
     "redis": {"redis": True},
+    "no-sentry": {"sentry": False},
     "no-deploy-targets": {"deploy_docker": False, "deploy_heroku": False, "deploy_render": False},
 }
 # The actions the test job uses, and what stands in for each here.

@@ -125,7 +125,7 @@ def test_the_access_log_has_a_line_per_request_but_none_for_passed_health_checks
     while "access-log-test-last" not in server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     requests = [line for line in server.log().splitlines() if '"GET ' in line]
-    page_line = rf'127\.0\.0\.1 "GET /\?from=access-log-test HTTP/1\.1" 200 {len(page)}B \d+ms "access-log-test"'
+    page_line = rf'.* INFO gunicorn\.access \S+ 127\.0\.0\.1 "GET /\?from=access-log-test HTTP/1\.1" 200 {len(page)}B \d+ms "access-log-test"'
 
     assert [line for line in requests if re.fullmatch(page_line, line)] != []
     assert [line.split('"')[2].split()[0] for line in requests if "/static/css/missing.css" in line] == ["404"]

@@ -13,6 +13,9 @@ import gc
 import os
 import sys
 
+from django.core.exceptions import ImproperlyConfigured
+
+from {{ cookiecutter.project_slug }}.plumbing.logs import logging_config
 from {{ cookiecutter.project_slug }}.plumbing.server import gunicorn_internals
 from {{ cookiecutter.project_slug }}.plumbing.server.connection_budget import close_connections_before_fork, connection_budget
 from {{ cookiecutter.project_slug }}.plumbing.server.network import (
@@ -108,10 +111,19 @@ graceful_timeout = 25
 max_requests = 100000
 max_requests_jitter = 10000
 
-# Access and error logs to stdout/stderr, where platforms collect them, one
-# line per request: client, request line, status, bytes sent, time taken,
-# user agent. The client is the address the trusted proxies (above) name in
-# X-Forwarded-For, not the proxy itself; passed health checks and served
+try:
+    # Gunicorn's own lines and its access log in the format of Django's, all to
+    # stdout: JSON in production, text with DJANGO_DEBUG on, or as
+    # DJANGO_LOG_FORMAT says; each with the id of the request it is about
+    # (plumbing/logs.py).
+    logconfig_dict = logging_config()
+except ImproperlyConfigured as error:
+    sys.exit(str(error))
+
+# The access log, one line per request: client, request line, status, bytes
+# sent, time taken, user agent (and, as on every line, the time and the
+# request's id). The client is the address the trusted proxies (above) name
+# in X-Forwarded-For, not the proxy itself; passed health checks and served
 # static files are left out (plumbing/server/access_log.py), with the gunicorn
 # releases plumbing/server/gunicorn_internals.py was tested with; with others,
 # gunicorn's own logger logs every request, under the address that connected.

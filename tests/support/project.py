@@ -51,6 +51,8 @@ def production_env(venv_python, **overrides):
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        # The tests read log lines as text; the generated suite reads production's JSON.
+        DJANGO_LOG_FORMAT="text",
     )
     env.update(overrides)
     return env

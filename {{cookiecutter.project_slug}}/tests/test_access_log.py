@@ -7,6 +7,7 @@ wrote: to a file, or to stdout.
 """
 
 import io
+import logging
 import re
 import runpy
 import socket
@@ -72,10 +73,10 @@ def access_log(tmp_path):
     """Log the given requests through AccessLogger; return the lines written."""
     log_file = tmp_path / "access.log"
 
-    def log(*requests, **settings):
+    def log(*requests, took=timedelta(milliseconds=12, microseconds=700), **settings):
         logger = AccessLogger(configured(**{"accesslog": str(log_file), **settings}))
         for response, req, environ in requests:
-            logger.access(response, req, environ, timedelta(milliseconds=12, microseconds=700))
+            logger.access(response, req, environ, took)
         return log_file.read_text().splitlines() if log_file.exists() else []
 
     return log
@@ -85,6 +86,58 @@ def test_a_request_is_one_line_with_client_request_status_bytes_time_and_user_ag
     lines = access_log(request("/orders/?page=2", sent=5120))
 
     assert lines == ['10.1.2.3 "GET /orders/?page=2 HTTP/1.1" 200 5120B 12ms "Mozilla/5.0 (X11)"']
+
+
+def test_the_line_carries_its_parts_as_fields_for_the_json_log(access_log, tmp_path):
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("gunicorn.access").addHandler(handler)
+    # A reply gunicorn makes itself may come with no path, query or user agent.
+    bare_response, bare_request, bare_environ = request("/", status_code=503)
+    for name in ("PATH_INFO", "QUERY_STRING", "HTTP_USER_AGENT"):
+        del bare_environ[name]
+    try:
+        access_log(
+            request("/orders/?page=2", sent=5120, HTTP_X_FORWARDED_FOR="203.0.113.7"),
+            request("/", status_code=304, sent=0),
+            (bare_response, bare_request, bare_environ),
+            took=timedelta(seconds=1, microseconds=234567),
+            forwarded_allow_ips="10.1.2.3",
+        )
+    finally:
+        logging.getLogger("gunicorn.access").removeHandler(handler)
+
+    fields = ("client", "method", "path", "status", "bytes", "duration_ms", "user_agent")
+    assert [{name: getattr(record, name) for name in fields} for record in records] == [
+        {
+            "client": "203.0.113.7",
+            "method": "GET",
+            "path": "/orders/?page=2",
+            "status": 200,
+            "bytes": 5120,
+            "duration_ms": 1234.6,
+            "user_agent": "Mozilla/5.0 (X11)",
+        },
+        {
+            "client": "10.1.2.3",
+            "method": "GET",
+            "path": "/",
+            "status": 304,
+            "bytes": 0,
+            "duration_ms": 1234.6,
+            "user_agent": "Mozilla/5.0 (X11)",
+        },
+        {
+            "client": "10.1.2.3",
+            "method": "GET",
+            "path": "",
+            "status": 503,
+            "bytes": 512,
+            "duration_ms": 1234.6,
+            "user_agent": None,
+        },
+    ]
 
 
 def test_quotes_in_the_request_or_the_user_agent_are_escaped_so_no_field_can_be_forged(access_log):

@@ -188,6 +188,13 @@ def test_a_logger_whose_access_takes_other_arguments_fails_the_check(monkeypatch
     assert "Logger.access() no longer takes (resp, req, environ, request_time)" in gunicorn_internals.unsupported()
 
 
+@pytest.mark.parametrize("missing", ["atoms", "atoms_wrapper_class"])
+def test_a_logger_without_what_the_access_line_is_made_of_fails_the_check(monkeypatch, newest_tested_release, missing):
+    monkeypatch.delattr(gunicorn_internals.Logger, missing)
+
+    assert "Logger has no atoms() or atoms_wrapper_class" in gunicorn_internals.unsupported()
+
+
 def test_an_arbiter_stop_without_graceful_fails_the_check(monkeypatch, newest_tested_release):
     monkeypatch.setattr(gunicorn_internals.Arbiter, "stop", lambda self: None)
 

@@ -63,8 +63,10 @@ def production_environment(tmp_path, **overrides):
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         WEB_CONCURRENCY="2",
-        **overrides,
+        # Read by people here (test_request_logs.py reads production's JSON).
+        DJANGO_LOG_FORMAT="text",
     )
+    env.update(overrides)
     return env
 
 
@@ -136,6 +138,11 @@ def server(tmp_path_factory):
     server = Server(env, tmp_path / "gunicorn.log")
     yield server
     assert server.stop() == 0
+
+
+def message(line):
+    """A text log line less its time, level, logger and request id."""
+    return line.split(" ", 5)[5]
 
 
 def hashed_static_path(name):
@@ -257,7 +264,7 @@ def test_the_access_log_has_a_line_per_request_less_passed_health_checks_and_ser
     marks = ('"GET /?from=access-log-last ', '"GET /static/missing.css ')
     while not all(mark in server.log() for mark in marks) and time.monotonic() < deadline:
         time.sleep(0.05)
-    requests = [line for line in server.log().splitlines() if '"GET ' in line]
+    requests = [message(line) for line in server.log().splitlines() if '"GET ' in line]
 
     assert [
         line
@@ -292,7 +299,8 @@ def test_the_access_log_names_the_client_the_trusted_proxy_forwards_for_and_an_u
     get(server.port, "/?from=forwarded-last", VIA_PROXY)
 
     # Lines may come in another order than the requests: each is read by its request's path.
-    clients = {line.split()[2]: line.split()[0] for line in logged_lines(server, "from=forwarded", 3)}
+    requests = [message(line).split() for line in logged_lines(server, "from=forwarded", 3)]
+    clients = {request[2]: request[0] for request in requests}
     via_proxy = "203.0.113.7" if gunicorn_internals.unsupported() is None else "127.0.0.1"
     # (an untested gunicorn release, a dependency update, logs the address that connected, as gunicorn does)
     assert clients == {
@@ -330,7 +338,7 @@ def test_every_worker_answers_request_after_request(tmp_path):
     finally:
         exit_code = server.stop()
     workers = set(re.findall(r"Booting worker with pid: (\d+)", server.log()))
-    served_by = set(re.findall(r"^<(\d+)> GET / HTTP/1\.1 200$", server.log(), re.MULTILINE))
+    served_by = set(re.findall(r" <(\d+)> GET / HTTP/1\.1 200$", server.log(), re.MULTILINE))
 
     assert statuses == [200] * 40
     assert len(workers) == 2 and served_by == workers

@@ -1,6 +1,7 @@
 """Production settings come from the environment and fail loudly when unsafe.
 Each case imports the settings in a fresh interpreter, as a server would."""
 
+import json
 import re
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def test_production_settings_start():
             "REDIS_URL is not a Redis URL: its path must be a database number",
         ),
         ("DATABASE_MAX_CONNECTIONS", "none", "DATABASE_MAX_CONNECTIONS must be a positive whole number"),
+        ("DJANGO_LOG_FORMAT", "yaml", "DJANGO_LOG_FORMAT must be json or text, got 'yaml'."),
+        ("DJANGO_SLOW_REQUEST_MS", "1s", "DJANGO_SLOW_REQUEST_MS must be a whole number of at least 0"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.300", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
     ],
 )
 def test_production_refuses_to_start_with_an_unsafe_setting(variable, value, message):
@@ -140,13 +144,43 @@ def test_the_log_level_is_info_unless_django_log_level_says_otherwise():
     assert settings_value({**PRODUCTION, "DJANGO_LOG_LEVEL": "warning"}, level) == "'WARNING'"
 
 
-def test_djangos_warnings_and_errors_go_to_stdout():
+def log_an_error(env):
+    """What Django's request logger writes, in a fresh interpreter with only `env` set: (stdout, stderr)."""
     code = SET_UP_DJANGO + "import logging; logging.getLogger('django.request').error('Server Error: /orders/')"
-    env = {"PATH": "/usr/bin:/bin", **PRODUCTION}
+    env = {"PATH": "/usr/bin:/bin", **env}
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    return result.stdout, result.stderr
 
-    assert "ERROR django.request Server Error: /orders/" in result.stdout
-    assert result.stderr == ""
+
+def test_djangos_warnings_and_errors_go_to_stdout_in_json_in_production():
+    stdout, stderr = log_an_error(PRODUCTION)
+
+    line = json.loads(stdout)
+    assert {key: line[key] for key in ("level", "logger", "request_id", "message")} == {
+        "level": "ERROR",
+        "logger": "django.request",
+        "request_id": "-",
+        "message": "Server Error: /orders/",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", line["time"])
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{**PRODUCTION, "DJANGO_LOG_FORMAT": "text"}, {**PRODUCTION, "DJANGO_DEBUG": "true"}],
+    ids=["asked-for", "debug"],
+)
+def test_log_lines_are_text_when_asked_for_or_with_debug_on(env):
+    stdout, _ = log_an_error(env)
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR django.request - Server Error: /orders/\n", stdout)
+
+
+def test_debug_on_still_logs_json_when_asked_to():
+    stdout, _ = log_an_error({**PRODUCTION, "DJANGO_DEBUG": "true", "DJANGO_LOG_FORMAT": " JSON "})
+
+    assert json.loads(stdout)["message"] == "Server Error: /orders/"
 
 
 def test_without_redis_url_the_cache_is_per_process_and_sessions_live_in_the_database():

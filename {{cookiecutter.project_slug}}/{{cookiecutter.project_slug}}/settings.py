@@ -21,7 +21,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 {%- endif %}
 
-from .plumbing.environment import env_bool, env_int, env_list, env_log_level, env_origins, env_redis_url, env_str
+from .plumbing.environment import env_bool, env_int, env_list, env_origins, env_redis_url, env_str
+from .plumbing.logs import logging_config
+{%- if cookiecutter.sentry %}
+from .plumbing.sentry import start_sentry
+{%- endif %}
+from .plumbing.server.network import NetworkSettingError, trusted_proxies
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every line logged for a request carries its id (plumbing/request_id.py).
+    "{{ cookiecutter.project_slug }}.plumbing.request_id.RequestIdMiddleware",
     # Platform health checks arrive over plain HTTP with any Host header:
     # answer them before host validation and the HTTPS redirect.
     "{{ cookiecutter.project_slug }}.plumbing.health.HealthCheckMiddleware",
@@ -245,18 +252,20 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 
-# Everything goes to stdout, where platforms and containers collect logs.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
-    },
-    "root": {"handlers": ["stdout"], "level": env_log_level("DJANGO_LOG_LEVEL", "INFO")},
-    # The pool tells of every connection it opens at INFO; its warnings
-    # (a failed connection attempt) are what matters.
-    "loggers": {"psycopg.pool": {"level": "WARNING"}},
-}
+# Everything goes to stdout, where platforms collect logs: one JSON object a
+# line in production, plain text with DEBUG on, or as DJANGO_LOG_FORMAT
+# (json|text) says; each line with its request's id (plumbing/logs.py).
+LOGGING = logging_config()
+try:
+    # The proxies whose X-Request-ID (or Rndr-Id) is believed: those gunicorn believes about HTTPS.
+    TRUSTED_PROXIES = trusted_proxies(os.environ)
+except NetworkSettingError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# A request the app takes longer than this over logs a warning with its id; 0 turns it off.
+SLOW_REQUEST_MS = env_int("DJANGO_SLOW_REQUEST_MS", default=1000)
+{%- if cookiecutter.sentry %}
+
+# Errors to Sentry once SENTRY_DSN is set, each tagged with its request's id;
+# traces only at SENTRY_TRACES_SAMPLE_RATE (plumbing/sentry.py).
+start_sentry(STATIC_URL)
+{%- endif %}

@@ -11,6 +11,12 @@ the template, or a look at how the service runs, has one place to go:
     environment.py  reads settings from environment variables; a malformed one
                     stops start-up with one line naming it
     health.py       /healthz and /readyz for the platform's health checks
+    logs.py         JSON or text log lines, Django's and gunicorn's alike
+    request_id.py   one id per request, from the router to the response and
+                    every log line; the slow-request warning
+{%- if cookiecutter.sentry %}
+    sentry.py       errors to Sentry, once SENTRY_DSN is set
+{%- endif %}
     sessions.py     sessions in Redis and the database, served from the
                     database while Redis is down
     server/         what gunicorn.conf.py uses to run the project (its own

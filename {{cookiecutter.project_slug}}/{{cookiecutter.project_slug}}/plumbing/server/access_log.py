@@ -14,6 +14,11 @@ would bury the rest: health checks that passed (a platform asks every few
 seconds) and static files served (a page pulls several; their names are
 hashed and browsers keep them for ten years). A failing health check, a
 static file that is missing and every other request are logged.
+
+Each line also carries its parts as fields, which the JSON log format
+(plumbing/logs.py) writes out one by one: client, method, path, status,
+bytes, duration_ms, user_agent; the request's id and the time come with
+every line.
 """
 
 from django.conf import settings
@@ -36,7 +41,18 @@ class AccessLogger(Logger):
                 environ.get("HTTP_X_FORWARDED_FOR", ""),
                 self.cfg.forwarded_allow_ips,
             )
-            super().access(resp, req, {**environ, "REMOTE_ADDR": client}, request_time)
+            atoms = self.atoms(resp, req, {**environ, "REMOTE_ADDR": client}, request_time)
+            query = environ.get("QUERY_STRING")
+            fields = {
+                "client": client,
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO", "") + (f"?{query}" if query else ""),
+                "status": status_code(resp),
+                "bytes": resp.sent,
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            }
+            self.access_log.info(self.cfg.access_log_format, self.atoms_wrapper_class(atoms), extra=fields)
 
 
 def status_code(resp):

@@ -12,7 +12,9 @@ start-up: it never starts and then fails requests.
 Two things:
 
 1. The access logger (access_log.py) overrides the logger's access()
-   method, which gunicorn calls with (resp, req, environ, request_time).
+   method, which gunicorn calls with (resp, req, environ, request_time),
+   and writes the line itself from the logger's atoms() and
+   atoms_wrapper_class, as gunicorn's own access() does.
 
 2. On a full stop (SIGTERM from a platform, `docker stop`), the master makes
    the listening socket ignore new connection requests before it tells the
@@ -79,6 +81,8 @@ def unsupported(server=None):
         )
     if list(inspect.signature(Logger.access).parameters) != ["self", "resp", "req", "environ", "request_time"]:
         return f"gunicorn {gunicorn.__version__}'s Logger.access() no longer takes (resp, req, environ, request_time)"
+    if not all(hasattr(Logger, name) for name in ("atoms", "atoms_wrapper_class")):
+        return f"gunicorn {gunicorn.__version__}'s Logger has no atoms() or atoms_wrapper_class"
     if "graceful" not in inspect.signature(Arbiter.stop).parameters:
         return f"gunicorn {gunicorn.__version__}'s Arbiter.stop() takes no `graceful`"
     if server is not None:
