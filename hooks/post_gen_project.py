@@ -28,6 +28,10 @@ DEPLOY_FILES = {
     "Heroku": ({{ cookiecutter.deploy_heroku }}, ["Procfile", "app.json"]),
     "Render": ({{ cookiecutter.deploy_render }}, ["render.yaml"]),
 }
+# The example task and its tests, with the background_tasks answer only.
+BACKGROUND_TASK_FILES = ({{ cookiecutter.background_tasks }}, [
+    "{{ cookiecutter.project_slug }}/tasks.py", "{{ cookiecutter.project_slug }}/plumbing/worker.py", "tests/test_tasks.py", "tests/test_worker.py",
+])
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
 STARTUP_TIMEOUT_SECONDS = 60
 # How often to try /healthz while gunicorn starts: often, since each try is cheap.
@@ -41,8 +45,8 @@ class BootCheckFailed(Exception):
     pass
 
 
-def remove_unchosen_deploy_files():
-    for chosen, names in DEPLOY_FILES.values():
+def remove_unchosen_files():
+    for chosen, names in [*DEPLOY_FILES.values(), BACKGROUND_TASK_FILES]:
         if not chosen:
             for name in names:
                 (PROJECT_DIR / name).unlink()
@@ -247,7 +251,7 @@ def boot_check(python, secret_key):
 
 
 def main():
-    remove_unchosen_deploy_files()
+    remove_unchosen_files()
     secret_key = write_env_file()
     if not RUN_BOOT_CHECK:
         return

@@ -54,7 +54,7 @@ TESTS = [
 MEASURED = {
     "pre_gen_project": None,  # every function
     "post_gen_project": [
-        "remove_unchosen_deploy_files", "write_env_file", "step", "python_with_requirements", "could_not_install",
+        "remove_unchosen_files", "write_env_file", "step", "python_with_requirements", "could_not_install",
         "installed_python", "free_port", "production_environment", "run_manage", "get", "get_page", "wait_until_healthy",
         "check_pages", "stop",
     ],
