@@ -171,10 +171,10 @@ if redis_url:
     if redis_url.startswith("rediss://") and env_str("DYNO"):
         CACHES["default"]["OPTIONS"]["ssl_cert_reqs"] = None
     SESSION_ENGINE = "{{ cookiecutter.project_slug }}.plumbing.sessions"
-
 {%- if cookiecutter.background_tasks %}
-# Background tasks ({{ cookiecutter.project_slug }}/tasks.py) wait in PostgreSQL, in the same
-# transaction as the data they act on, until `python manage.py db_worker` runs them.
+
+# Background tasks ({{ cookiecutter.project_slug }}/tasks.py) wait in PostgreSQL until
+# the worker (`python manage.py db_worker`) runs them.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Mail (the example task sends some): printed in the worker's output in local
