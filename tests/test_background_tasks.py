@@ -4,8 +4,6 @@ Procfile's commands, against a PostgreSQL cluster with max_connections=20
 (Heroku Essential-0's limit). Tasks from tests/support/task_views.py log each
 run to a file, so every run of every task is seen, whichever process ran it."""
 
-import json
-import os
 import secrets
 import shlex
 import shutil
