@@ -23,7 +23,7 @@ from support.load import Load, request
 from support.network import free_port, wait_for_http_200
 from support.processes import connections_to
 from support.postgres import ConnectionWatch, PostgresCluster, postgres_bin_dir
-from support.project import procfile_command, production_env, run, running_server, stop_server, uv_sync
+from support.project import generated_suite, procfile_command, production_env, run, running_server, stop_server, uv_sync
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +142,20 @@ def enqueue(app, markers, task="record", **options):
             f"for marker in {list(markers)!r}: {task}.enqueue(marker{', ' + arguments if arguments else ''})")
     returncode, output = app.shell(code)
     assert returncode == 0, output
+
+
+def test_the_generated_suite_with_background_tasks_passes_on_postgresql(site, tasks_project, cluster):
+    """Its tests/test_tasks.py: the example task, enqueue on commit and rollback, one task through db_worker."""
+    _, python = site
+    role = f"suite_{secrets.token_hex(4)}"
+    database_url = cluster.app_database(role)
+    with cluster.superuser() as admin:
+        admin.execute(f"ALTER ROLE {role} CREATEDB")  # for pytest-django's test database
+
+    # Fails this test on any failure or skip of the suite.
+    generated_suite(python, tasks_project, production_env(python, DATABASE_URL=database_url))
+
+    assert {"test_tasks.py", "test_worker.py"} <= {path.name for path in (tasks_project / "tests").iterdir()}
 
 
 # --- From a request to a stored result ----------------------------------------
