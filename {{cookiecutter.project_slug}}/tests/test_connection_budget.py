@@ -142,6 +142,15 @@ def test_an_instance_that_fits_alone_but_not_with_the_others_is_a_warning_saying
     assert line.endswith("18 in all. Together they do not fit: set DATABASE_MAX_CONNECTIONS to at most 14.")
 
 
+def test_an_instance_that_fills_the_limit_alone_is_told_what_leaves_room_for_the_others(server):
+    server((100, 3, False, 12, -1, 0))
+
+    level, line = budget.connection_budget(size(3, 4, 12))
+
+    assert level == "warning"
+    assert line.endswith("15 in all. Together they do not fit: set DATABASE_MAX_CONNECTIONS to at most 9.")
+
+
 def test_an_instance_that_fits_exactly_with_the_others_is_no_warning(server):
     server((20, 3, False, -1, -1, 0))
 

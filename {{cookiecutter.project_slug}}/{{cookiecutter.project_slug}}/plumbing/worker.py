@@ -17,7 +17,7 @@ import sys
 WORKER_DATABASE_CONNECTIONS = "1"
 
 
-def main(argv=None):
+def main():
     os.environ["DATABASE_MAX_CONNECTIONS"] = WORKER_DATABASE_CONNECTIONS
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
     from django.conf import settings
@@ -28,7 +28,7 @@ def main(argv=None):
         settings.INSTALLED_APPS  # noqa: B018 (reading a setting is what loads them)
     except ImproperlyConfigured as problem:
         sys.exit(str(problem))
-    execute_from_command_line(["manage.py", "db_worker", *(sys.argv[1:] if argv is None else argv)])
+    execute_from_command_line(["manage.py", "db_worker", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
