@@ -30,6 +30,10 @@ DEPLOY_FILES = {
 }
 # The Sentry set-up and its tests, left out when the `sentry` answer is no.
 SENTRY = ({{ cookiecutter.sentry }}, ["{{ cookiecutter.project_slug }}/plumbing/sentry.py", "tests/test_sentry.py"])
+# The example task and its tests, with the background_tasks answer only.
+BACKGROUND_TASK_FILES = ({{ cookiecutter.background_tasks }}, [
+    "{{ cookiecutter.project_slug }}/tasks.py", "{{ cookiecutter.project_slug }}/plumbing/worker.py", "tests/test_tasks.py", "tests/test_worker.py",
+])
 RUN_BOOT_CHECK = {{ cookiecutter.boot_check }}
 STARTUP_TIMEOUT_SECONDS = 60
 # How often to try /healthz while gunicorn starts: often, since each try is cheap.
@@ -44,7 +48,7 @@ class BootCheckFailed(Exception):
 
 
 def remove_unchosen_files():
-    for chosen, names in [*DEPLOY_FILES.values(), SENTRY]:
+    for chosen, names in [*DEPLOY_FILES.values(), SENTRY, BACKGROUND_TASK_FILES]:
         if not chosen:
             for name in names:
                 (PROJECT_DIR / name).unlink()

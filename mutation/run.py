@@ -54,13 +54,15 @@ MUTATE = [
     f"{SLUG}/plumbing/sentry.py",
     f"{SLUG}/plumbing/server/*",
     f"{SLUG}/plumbing/sessions.py",
+    f"{SLUG}/plumbing/worker.py",
 ]
 # Modules whose functions are credited with the tests that reach them only
 # in a process those tests start (settings imported in a fresh interpreter,
 # the server under gunicorn). The others have tests of their own in-process;
 # crediting them too would run a server or a fresh import per test of each
 # of their mutants, far past the time CI has.
-SUBPROCESS_MODULES = [f"{SLUG}.plumbing.checks.", f"{SLUG}.plumbing.environment.", f"{SLUG}.plumbing.server.connection_budget.", f"{SLUG}.plumbing.server.watchdog."]
+SUBPROCESS_MODULES = [f"{SLUG}.plumbing.checks.", f"{SLUG}.plumbing.environment.", f"{SLUG}.plumbing.server.connection_budget.", f"{SLUG}.plumbing.server.watchdog.",
+                      f"{SLUG}.plumbing.worker."]
 # Killed: a test failed, or the mutant hung past its time limit (timeout) or
 # was killed by it (mutmut reports that as a segfault).
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -125,7 +127,9 @@ def bake(workdir):
     from cookiecutter.main import cookiecutter
 
     out = cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(workdir), overwrite_if_exists=True,
-                       extra_context={"boot_check": False, "python_version": PYTHON_VERSION, "project_name": "My Service"})
+                       # With background tasks: their plumbing comes on top of every other project's.
+                       extra_context={"boot_check": False, "python_version": PYTHON_VERSION, "project_name": "My Service",
+                                      "background_tasks": True})
     return Path(out)
 
 

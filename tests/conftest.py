@@ -41,6 +41,22 @@ def redis_project(cookies_session):
 
 
 @pytest.fixture(scope="session")
+def tasks_project(cookies_session):
+    """A project baked with background_tasks=yes: tasks, and a worker in every deploy file."""
+    result = bake(cookies_session, background_tasks=True)
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
+def tasks_redis_project(cookies_session):
+    """A project baked with background_tasks=yes and redis=yes: the worker gets Redis too."""
+    result = bake(cookies_session, background_tasks=True, redis=True)
+    assert result.exit_code == 0, result.exception
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
 def project_python(default_project):
     """The baked project's own .venv, made by `uv sync --locked` (dev group included), as its README says."""
     python = uv_sync(default_project)

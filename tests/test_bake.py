@@ -49,9 +49,15 @@ def test_default_answers_bake_a_complete_startproject_shaped_project(default_pro
     assert missing == []
 
 
-def test_no_template_syntax_is_left_in_any_file(default_project):
+@pytest.fixture(params=["default_project", "tasks_project"])
+def default_or_tasks_project(request):
+    """The default bake, then the one with background_tasks=yes (files of its own, and more in others)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_no_template_syntax_is_left_in_any_file(default_or_tasks_project):
     leftovers = [
-        name for name, text in project_files(default_project)
+        name for name, text in project_files(default_or_tasks_project)
         if "cookiecutter" in text
         or (not DJANGO_TEMPLATES.match(name) and re.search(r"\{\{|\{%|\{#", without_github_expressions(name, text)))
     ]
@@ -79,16 +85,17 @@ def test_the_django_package_holds_what_a_developer_edits_and_one_plumbing_packag
     assert uses_internals == ["my_service/plumbing/server/gunicorn_internals.py", "tests/test_gunicorn_internals.py"]
 
 
-def test_no_generated_file_points_at_the_templates_own_files(redis_project):
+@pytest.mark.parametrize("project", ["redis_project", "tasks_project"])
+def test_no_generated_file_points_at_the_templates_own_files(request, project):
     """A generated project has no benchmarks/ nor FINDINGS: its comments say what they mean in their own words."""
-    pointers = [name for name, text in project_files(redis_project) if re.search(r"benchmarks/|FINDINGS|sweep-|the template's", text)]
+    pointers = [name for name, text in project_files(request.getfixturevalue(project)) if re.search(r"benchmarks/|FINDINGS|sweep-|the template's", text)]
 
     assert pointers == []
 
 
-def test_every_python_file_compiles_and_every_data_file_parses(default_project):
+def test_every_python_file_compiles_and_every_data_file_parses(default_or_tasks_project):
     """Warnings are errors here: a stray backslash in a docstring is a bug waiting."""
-    for name, text in project_files(default_project):
+    for name, text in project_files(default_or_tasks_project):
         if name.endswith(".py"):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -232,7 +239,8 @@ NOT_THE_USERS_TO_SET = {
 }
 
 
-def test_every_variable_the_project_reads_is_in_the_readmes_configuration_table(default_project):
+def test_every_variable_the_project_reads_is_in_the_readmes_configuration_table(default_or_tasks_project):
+    default_project = default_or_tasks_project
     code = [default_project / "gunicorn.conf.py", *(default_project / "my_service").rglob("*.py")]
     read = {name for path in code for name in re.findall(READS_A_VARIABLE, path.read_text())} - NOT_THE_USERS_TO_SET
     configuration = (default_project / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]

@@ -461,26 +461,47 @@ def test_the_readme_compose_commands_run_migrations_web_and_postgresql_and_stop_
     record(f"docker compose down with {IN_FLIGHT_REQUESTS} requests in flight", f"{down_took:.1f} s, none failed")
 
 
-def test_with_the_redis_answer_compose_runs_redis_and_the_app_caches_in_it(base_images, redis_project, compose_env, docker_engine, tmp_path):
+def test_with_the_redis_and_background_tasks_answers_compose_runs_redis_and_a_worker(base_images, tasks_redis_project, compose_env, docker_engine, tmp_path):
+    """Redis: the app caches in it. The worker: a task enqueued through the web service is run by the
+    worker service, from the same image (the project gets the tests' task views, before the build)."""
+    project = tmp_path / tasks_redis_project.name
+    shutil.copytree(tasks_redis_project, project, ignore=shutil.ignore_patterns("__pycache__", ".venv", "staticfiles", "db.sqlite3"))
+    shutil.copy(Path(__file__).parent / "support" / "task_views.py", project / project.name / "task_views.py")
+    with open(project / project.name / "urls.py", "a") as urls:
+        urls.write("\nfrom . import task_views  # added by the template's tests\n\nurlpatterns += task_views.urlpatterns\n")
     python_image, _ = base_images
-    redis_image = yaml.safe_load((redis_project / "compose.yaml").read_text())["services"]["cache"]["image"]
+    redis_image = yaml.safe_load((project / "compose.yaml").read_text())["services"]["cache"]["image"]
     docker_engine.run_docker("build", "--build-arg", f"BASE_IMAGE={python_image}-bookworm", "--tag", redis_image, str(REDIS_IMAGE_DIR))
     port = free_port()
     env = {**compose_env, "WEB_PORT": str(port)}
     log_path = tmp_path / "compose-up.log"
     with open(log_path, "w") as log:
-        up = subprocess.Popen(["docker", "compose", "up", "--build"], cwd=redis_project, env=env, stdout=log, stderr=subprocess.STDOUT)
+        up = subprocess.Popen(["docker", "compose", "up", "--build"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http_200(port, "/readyz", timeout=180, process=up)
         cache = "from django.core.cache import caches; cache = caches['default']; "
         stored = docker(env, "compose", "exec", "-T", "web", "python", "manage.py", "shell", "-c",
-                        cache + "cache.set('greeting', 'shared', 60); print(type(cache).__name__)", cwd=redis_project)
+                        cache + "cache.set('greeting', 'shared', 60); print(type(cache).__name__)", cwd=project)
         read = docker(env, "compose", "exec", "-T", "web", "python", "manage.py", "shell", "-c",
-                      cache + "print(cache.get('greeting'))", cwd=redis_project)
+                      cache + "print(cache.get('greeting'))", cwd=project)
+        enqueued = http_get(port, "/tasks/enqueue?marker=in-compose", headers={"X-Forwarded-Proto": "https"})
+        task_id = json.loads(enqueued[2])["id"]
+        status = "READY"
+        deadline = time.monotonic() + 60
+        while status in ("READY", "RUNNING") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = docker(env, "compose", "exec", "-T", "web", "python", "manage.py", "shell", "-c",
+                            f"from django_tasks_db.models import DBTaskResult; r = DBTaskResult.objects.get(id='{task_id}');"
+                            " print(r.status, r.return_value)", cwd=project).stdout.strip().splitlines()[-1]
+        docker(env, "compose", "stop", "worker", cwd=project, timeout=120)
+        worker_log = docker(env, "compose", "logs", "worker", cwd=project).stdout
     finally:
-        docker(env, "compose", "down", cwd=redis_project, timeout=120)
+        docker(env, "compose", "down", cwd=project, timeout=120)
         up.wait(timeout=60)
 
     # Two processes of the web container: what one stored, the other read, through the cache service.
     assert stored.stdout.strip().splitlines()[-1] == "RedisCache"
     assert read.stdout.strip().splitlines()[-1] == "shared"
+    # Enqueued by the web container on commit, run and recorded by the worker container, which stops on SIGTERM.
+    assert status == "SUCCESSFUL in-compose", log_path.read_text(errors="replace")
+    assert "Starting worker" in worker_log and "shutting down gracefully" in worker_log, worker_log

@@ -21,7 +21,7 @@ from support.deploy import (
     shell,
 )
 from support.network import http_get
-from support.project import UV, running_server
+from support.project import UV, procfile_command, running_server
 
 RENDER_SCHEMA_URL = "https://render.com/schema/render.yaml.json"
 
@@ -59,10 +59,11 @@ def test_every_deploy_command_in_the_readme_is_one_the_tests_run(default_project
     assert unknown == []
 
 
-@pytest.fixture(params=["default", "redis"])
+@pytest.fixture(params=["default", "redis", "tasks", "tasks_redis"])
 def each_project(request):
-    """The default bake, then the one with redis=yes."""
-    return request.getfixturevalue({"default": "default_project", "redis": "redis_project"}[request.param])
+    """The default bake, then those with redis=yes, background_tasks=yes, and both."""
+    fixtures = {"default": "default_project", "redis": "redis_project", "tasks": "tasks_project", "tasks_redis": "tasks_redis_project"}
+    return request.getfixturevalue(fixtures[request.param])
 
 
 def test_app_json_is_valid_against_herokus_schema(each_project):
@@ -105,6 +106,51 @@ def test_with_the_redis_answer_each_platform_provisions_redis_and_hands_the_app_
     # compose: a cache service the web service waits for, and its URL.
     assert compose["services"]["web"]["environment"]["REDIS_URL"] == "redis://cache:6379/0"
     assert compose["services"]["web"]["depends_on"]["cache"] == {"condition": "service_healthy"}
+
+
+def test_without_the_background_tasks_answer_no_deploy_file_runs_a_worker(default_project):
+    assert procfile_command(default_project, "web")
+    with pytest.raises(LookupError):
+        procfile_command(default_project, "worker")
+    app_json = json.loads((default_project / "app.json").read_text())
+    blueprint = yaml.safe_load((default_project / "render.yaml").read_text())
+    compose = yaml.safe_load((default_project / "compose.yaml").read_text())
+    assert list(app_json["formation"]) == ["web"]
+    assert [service["type"] for service in blueprint["services"]] == ["web"]
+    assert list(compose["services"]) == ["migrate", "web", "db"]
+
+
+def test_with_the_background_tasks_answer_every_target_runs_the_worker_from_the_same_build(tasks_redis_project):
+    project = tasks_redis_project
+    start = "python -m my_service.plumbing.worker"
+    app_json = json.loads((project / "app.json").read_text())
+    blueprint, web = render_web_service(project)
+    services = {service["type"]: service for service in blueprint["services"]}
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    worker = compose["services"]["worker"]
+
+    # Heroku: a worker process type and one dyno of it.
+    assert procfile_command(project, "worker") == start
+    assert app_json["formation"]["worker"] == {"quantity": 1, "size": "basic"}
+    # Render: a background worker and a daily cron job from the same repository and lock, with the web's
+    # database, secret key (what a task signs, the web must accept), hosts and Redis.
+    assert services["worker"]["startCommand"] == f".venv/bin/{start}"
+    assert services["worker"]["maxShutdownDelaySeconds"] == 30
+    assert services["cron"]["startCommand"] == '.venv/bin/python manage.py prune_db_task_results --queue-name "*"'
+    assert services["cron"]["schedule"] == "30 3 * * *"
+    web_env = {variable["key"]: variable for variable in web["envVars"]}
+    for service in (services["worker"], services["cron"]):
+        env_vars = {variable["key"]: variable for variable in service["envVars"]}
+        assert env_vars["DATABASE_URL"] == web_env["DATABASE_URL"]
+        assert env_vars["DJANGO_SECRET_KEY"]["fromService"] == {"type": "web", "name": web["name"], "envVarKey": "DJANGO_SECRET_KEY"}
+        assert env_vars["DJANGO_ALLOWED_HOSTS"] == web_env["DJANGO_ALLOWED_HOSTS"]
+        assert env_vars["REDIS_URL"] == web_env["REDIS_URL"]
+    # compose: the same image and settings as web, after the migrations, with time to finish a task on stop.
+    assert worker["build"] == compose["services"]["web"]["build"] and worker["environment"] == compose["services"]["web"]["environment"]
+    assert worker["command"] == start.split()
+    assert worker["stop_grace_period"] == "30s"
+    assert worker["healthcheck"] == {"disable": True}
+    assert worker["depends_on"] == compose["services"]["web"]["depends_on"]
 
 
 def test_app_json_generates_the_secret_adds_postgres_and_runs_one_web_dyno(default_project):

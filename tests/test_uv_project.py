@@ -18,6 +18,8 @@ OPTION_SETS = {
     "django-5.2-python-3.11": {"django_version": "5.2", "python_version": "3.11"},
     "python-3.12": {"python_version": "3.12"},
     "redis": {"redis": True},
+    "background-tasks": {"background_tasks": True},
+    "background-tasks-django-5.2-python-3.11": {"background_tasks": True, "django_version": "5.2", "python_version": "3.11"},
     "no-deploy-targets": {"deploy_docker": False, "deploy_heroku": False, "deploy_render": False},
 }
 

@@ -77,7 +77,10 @@ def test_the_line_gives_the_arithmetic_and_what_the_server_allows_this_role(serv
     assert budget.connection_budget(size(2, 3, 10)) == (
         "info",
         "Database connections: 2 workers x 3 = 6 for this instance (DATABASE_MAX_CONNECTIONS=10, 4 left unused); "
-        "PostgreSQL allows this role 97 (max_connections 100, less 3 reserved), and it has 5 open now.",
+        "PostgreSQL allows this role 97 (max_connections 100, less 3 reserved), and it has 5 open now."
+{%- if cookiecutter.background_tasks %}
+        " With the task worker 1, the release phase 1, a shell 1: 9 in all."
+{%- endif %},
     )
 
 
@@ -90,7 +93,12 @@ def test_a_budget_used_to_the_last_connection_leaves_none_unused(server):
 
 
 def test_an_instance_that_fits_exactly_is_no_warning(server):
+{%- if cookiecutter.background_tasks %}
+    # Room for the instance's 12 and the task worker's, the release phase's and a shell's one each.
+    server((100, 3, False, 15, -1, 0))
+{%- else %}
     server((100, 3, False, 12, -1, 0))
+{%- endif %}
 
     level, line = budget.connection_budget(size(3, 4, 12))
 
@@ -108,6 +116,49 @@ def test_an_instance_needing_more_than_the_server_allows_is_a_warning_saying_wha
         "PostgreSQL allows this role 12 (the role's CONNECTION LIMIT 12), and it has 0 open now. "
         "This instance alone does not fit: set DATABASE_MAX_CONNECTIONS to at most 12."
     )
+
+
+{%- if cookiecutter.background_tasks %}
+
+
+def test_the_task_worker_the_release_phase_and_a_shell_count_beside_the_instance(server):
+    server((20, 3, False, -1, -1, 0))
+
+    level, line = budget.connection_budget(size(3, 4, 12))
+
+    assert level == "info"
+    assert line.endswith(
+        "PostgreSQL allows this role 17 (max_connections 20, less 3 reserved), and it has 0 open now. "
+        "With the task worker 1, the release phase 1, a shell 1: 15 in all."
+    )
+
+
+def test_an_instance_that_fits_alone_but_not_with_the_others_is_a_warning_saying_what_to_set(server):
+    server((20, 3, False, -1, -1, 0))
+
+    level, line = budget.connection_budget(size(3, 5, 15))
+
+    assert level == "warning"
+    assert line.endswith("18 in all. Together they do not fit: set DATABASE_MAX_CONNECTIONS to at most 14.")
+
+
+def test_an_instance_that_fills_the_limit_alone_is_told_what_leaves_room_for_the_others(server):
+    server((100, 3, False, 12, -1, 0))
+
+    level, line = budget.connection_budget(size(3, 4, 12))
+
+    assert level == "warning"
+    assert line.endswith("15 in all. Together they do not fit: set DATABASE_MAX_CONNECTIONS to at most 9.")
+
+
+def test_an_instance_that_fits_exactly_with_the_others_is_no_warning(server):
+    server((20, 3, False, -1, -1, 0))
+
+    level, line = budget.connection_budget(size(2, 7, 14))
+
+    assert level == "info"
+    assert line.endswith("17 in all.")
+{%- endif %}
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "{{ cookiecutter.project_slug }}.plumbing",
+{%- if cookiecutter.background_tasks %}
+{%- if cookiecutter.django_version == "5.2" %}
+    "django_tasks",
+{%- endif %}
+    "django_tasks_db",
+{%- endif %}
 ]
 
 MIDDLEWARE = [
@@ -170,6 +176,21 @@ if redis_url:
     if redis_url.startswith("rediss://") and env_str("DYNO"):
         CACHES["default"]["OPTIONS"]["ssl_cert_reqs"] = None
     SESSION_ENGINE = "{{ cookiecutter.project_slug }}.plumbing.sessions"
+{%- if cookiecutter.background_tasks %}
+
+# Background tasks ({{ cookiecutter.project_slug }}/tasks.py) wait in PostgreSQL until
+# the worker (`python manage.py db_worker`) runs them.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Mail (the example task sends some): printed in the worker's output in local
+# development; in production sent by SMTP, to a server on localhost until you name yours.
+MAIL_BACKEND = f"django.core.mail.backends.{'console' if DEBUG else 'smtp'}.EmailBackend"
+{%- if cookiecutter.django_version == "5.2" %}
+EMAIL_BACKEND = MAIL_BACKEND
+{%- else %}
+MAILERS = {"default": {"BACKEND": MAIL_BACKEND}}
+{%- endif %}
+{%- endif %}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -19,6 +19,9 @@ the template, or a look at how the service runs, has one place to go:
 {%- endif %}
     sessions.py     sessions in Redis and the database, served from the
                     database while Redis is down
+{%- if cookiecutter.background_tasks %}
+    worker.py       the task worker's start command, on one database connection
+{%- endif %}
     server/         what gunicorn.conf.py uses to run the project (its own
                     docstring lists the modules); the start command is
                     `python -m {{ cookiecutter.project_slug }}.plumbing.server`

@@ -1,6 +1,9 @@
 """At start-up, the arithmetic of this instance's database connections, in one log line.
 
     workers x connections per worker = this instance's connections,
+{%- if cookiecutter.background_tasks %}
+    plus the other processes that share the database,
+{%- endif %}
     against what the PostgreSQL server allows this role
 
 gunicorn.conf.py logs it from the master once the application is loaded,
@@ -15,6 +18,13 @@ from django.db import connections
 
 # The master waits this long for the database; start-up goes on without the line's second half.
 CONNECT_TIMEOUT_SECONDS = 3
+{%- if cookiecutter.background_tasks %}
+
+# What else holds connections to the database while this instance serves: the
+# task worker runs one task at a time on one connection, and a deploy's
+# migrate and an operator's shell hold one each.
+ALONGSIDE = {"the task worker": 1, "the release phase": 1, "a shell": 1}
+{%- endif %}
 
 # Keys of DATABASES OPTIONS that are Django's, not libpq's.
 DJANGO_ONLY_OPTIONS = {"pool", "isolation_level", "assume_role", "server_side_binding"}
@@ -51,6 +61,13 @@ def connection_budget(size):
     line = f"{ours}; PostgreSQL allows this role {allowed} ({how}), and it has {open_now} open now."
     if used > allowed:
         return "warning", f"{line} This instance alone does not fit: set DATABASE_MAX_CONNECTIONS to at most {allowed}."
+{%- if cookiecutter.background_tasks %}
+    others = sum(ALONGSIDE.values())
+    line += f" With {', '.join(f'{name} {count}' for name, count in ALONGSIDE.items())}: {used + others} in all."
+    if used + others > allowed:
+        fits = allowed - others
+        return "warning", f"{line} Together they do not fit: set DATABASE_MAX_CONNECTIONS to at most {fits}."
+{%- endif %}
     return "info", line
 
 
