@@ -15,7 +15,7 @@ DJANGO_VERSIONS = {"6.1": "3.12", "5.2": "3.10"}
 # a package of the same name would shadow them.
 IMPORTED_MODULES = {
     "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv",
-    "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates",
+    "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates", "accounts",
 }
 
 answers = {

@@ -41,7 +41,8 @@ def test_default_answers_bake_a_complete_startproject_shaped_project(default_pro
         ".gitignore", ".python-version", "README.md", "Dockerfile", ".dockerignore", "Procfile", "app.json",
         "render.yaml", "my_service/settings.py", "my_service/urls.py", "my_service/wsgi.py", "my_service/asgi.py",
         ".github/workflows/ci.yml", ".github/dependabot.yml", ".pre-commit-config.yaml",
-        "tests/test_pages.py",
+        "tests/test_pages.py", "accounts/models.py", "accounts/admin.py", "accounts/migrations/0001_initial.py",
+        "tests/test_accounts.py",
     ]
     missing = [name for name in expected if not (default_project / name).is_file()]
 

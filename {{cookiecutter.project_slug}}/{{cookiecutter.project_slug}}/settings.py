@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "{{ cookiecutter.project_slug }}.plumbing",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,9 @@ if redis_url:
     SESSION_ENGINE = "{{ cookiecutter.project_slug }}.plumbing.sessions"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The project's own user model (accounts/models.py), so that it can grow fields later.
+AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
