@@ -16,6 +16,7 @@ DJANGO_VERSIONS = {"6.1": "3.12", "5.2": "3.10"}
 IMPORTED_MODULES = {
     "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv",
     "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates", "accounts",
+    "dj_email_url", "aiosmtpd",
 }
 
 answers = {

@@ -77,12 +77,16 @@ def head(path, extra=b""):
         ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
         ("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
+        ("EMAIL_URL", "https://apikey:hunter2@smtp.example.com", "EMAIL_URL is not a mail server URL: it must start with smtp://"),
+        ("EMAIL_URL", "submission://apikey:hunter2@smtp.example.com:port", "EMAIL_URL is not a mail server URL: its port is not a number"),
+        ("DJANGO_DEFAULT_FROM_EMAIL", "noreply", "DJANGO_DEFAULT_FROM_EMAIL must be an email address, e.g. noreply@example.com"),
+        ("DJANGO_SERVER_EMAIL", "Errors <errors>", "DJANGO_SERVER_EMAIL must be an email address"),
     ],
     ids=[
         "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
         "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
         "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
-        "threads-word", "keepalive-word", "proxy-bad-cidr",
+        "threads-word", "keepalive-word", "proxy-bad-cidr", "email-url-scheme", "email-url-port", "from-email", "server-email",
     ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
@@ -111,8 +115,10 @@ def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_va
         ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
         ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
         ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
+        ("EMAIL_URL", "smtp://apikey:hunter2@/", "EMAIL_URL is not a mail server URL: it has no host"),
+        ("DJANGO_DEFAULT_FROM_EMAIL", "a@example.com, b@example.com", "DJANGO_DEFAULT_FROM_EMAIL must be an email address"),
     ],
-    ids=["database-url", "web-concurrency", "max-connections", "redis-url"],
+    ids=["database-url", "web-concurrency", "max-connections", "redis-url", "email-url", "from-email"],
 )
 def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(fault_project, project_python, variable, value, line):
     """The release phase (`manage.py migrate`) often meets a bad variable before the server does."""

@@ -20,7 +20,15 @@ from django.utils.csp import CSP
 {%- endif %}
 from dotenv import load_dotenv
 
-from .plumbing.environment import env_bool, env_int, env_list, env_redis_url, env_str
+from .plumbing.environment import (
+    env_bool,
+    env_email_address,
+    env_email_url,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_str,
+)
 from .plumbing.server.sizing import SizingError, this_instance
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -168,6 +176,27 @@ if redis_url:
     SESSION_ENGINE = "{{ cookiecutter.project_slug }}.plumbing.sessions"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Mail (password resets, error reports to ADMINS) is printed to the console
+# while developing. In production EMAIL_URL names the mail server; without
+# it, no mail can be sent, and `manage.py` commands warn (plumbing/checks.py).
+mail_server = env_email_url("EMAIL_URL")
+{%- if cookiecutter.django_version != "5.2" %}
+if mail_server:
+    MAILERS = {"default": mail_server}
+elif DEBUG:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {}
+{%- else %}
+if mail_server:
+    vars().update(mail_server)
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+{%- endif %}
+DEFAULT_FROM_EMAIL = env_email_address("DJANGO_DEFAULT_FROM_EMAIL", default="noreply@{{ cookiecutter.domain_name }}")
+# What error reports to ADMINS are sent from.
+SERVER_EMAIL = env_email_address("DJANGO_SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 # The project's own user model (accounts/models.py), so that it can grow fields later.
 AUTH_USER_MODEL = "accounts.User"

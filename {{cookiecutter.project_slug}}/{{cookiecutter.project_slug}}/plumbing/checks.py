@@ -1,10 +1,13 @@
-"""Refuse to run in production with settings that would be unsafe there.
+"""Refuse to run in production with settings that would be unsafe there,
+and warn of what production can run without (a mail server).
 
 `manage.py check` (and every command that runs system checks) reports these;
 wsgi.py and asgi.py refuse to start serving with them. `collectstatic` runs
 no such check, so static files can be built without secrets, as Docker
 builds and Heroku's buildpack do.
 """
+
+import os
 
 from django.conf import settings
 from django.core import checks
@@ -56,3 +59,17 @@ def require_production_settings():
 @checks.register
 def check_production_settings(app_configs, **kwargs):
     return [checks.Error(problem, id="settings.E001") for problem in production_setting_problems()]
+
+
+@checks.register
+def check_mail_server(app_configs, **kwargs):
+    """Mail is optional: production starts without a mail server, and says so."""
+    if settings.DEBUG or os.environ.get("EMAIL_URL", "").strip():
+        return []
+    return [
+        checks.Warning(
+            "EMAIL_URL is not set; mail (password resets, error reports) cannot be sent. "
+            "Set it to the mail server, e.g. submission://user:password@smtp.example.com:587",
+            id="settings.W001",
+        )
+    ]
