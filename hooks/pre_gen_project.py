@@ -15,8 +15,8 @@ DJANGO_VERSIONS = {"6.1": "3.12", "5.2": "3.10"}
 # a package of the same name would shadow them.
 IMPORTED_MODULES = {
     "django", "gunicorn", "whitenoise", "dj_database_url", "csp", "psycopg", "psycopg_pool", "redis", "dotenv", "pythonjsonlogger",
-    "sentry_sdk", "django_tasks", "django_tasks_db",
-    "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates",
+    "sentry_sdk", "django_tasks", "django_tasks_db", "dj_email_url", "aiosmtpd",
+    "brotli", "pytest", "pytest_django", "manage", "test", "tests", "static", "templates", "accounts",
 }
 
 answers = {

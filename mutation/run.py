@@ -163,8 +163,8 @@ def configure(project, python):
             f"only_mutate = {json.dumps(MUTATE)}\n"
             # Run as `python -m`, it is the module __main__, which mutmut's trampolines never match.
             f'do_not_mutate = ["{SLUG}/plumbing/server/__main__.py"]\n'
-            # What the suite reads beside the package when it starts the project.
-            'also_copy = ["gunicorn.conf.py", "manage.py", "templates", "static", ".env"]\n'
+            # What the suite reads beside the package when it starts the project, and the apps beside it.
+            'also_copy = ["gunicorn.conf.py", "manage.py", "templates", "static", ".env", "accounts"]\n'
             'pytest_add_cli_args_test_selection = ["tests"]\n'
             'pytest_add_cli_args = ["-p", "subprocess_mutants", "-p", "no:cacheprovider"]\n'
         )

@@ -45,6 +45,7 @@ def pre_gen_hook(tmp_path_factory):
         ({"project_slug": "email"}, "would shadow a module the project imports"),
         ({"project_slug": "csp"}, "project_slug 'csp' would shadow a module the project imports"),
         ({"project_slug": "django_tasks_db"}, "project_slug 'django_tasks_db' would shadow a module the project imports"),
+        ({"project_slug": "accounts"}, "project_slug 'accounts' would shadow a module the project imports"),
         ({"project_slug": "café"}, "project_slug 'café' must be a lower-case Python identifier"),
         ({"project_name": "   "}, "project_name must not be empty."),
         ({"email": "not-an-email"}, "email 'not-an-email' is not an email address"),

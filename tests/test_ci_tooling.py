@@ -369,10 +369,12 @@ def test_a_skipped_test_fails_the_ci_test_step(default_project, postgres_url, tm
     assert result.returncode != 0, result.stdout + result.stderr
 
 
-def test_the_ci_migrations_step_fails_on_a_model_without_its_migration(default_project, postgres_url, tmp_path):
+@pytest.mark.parametrize("where", ["a new app", "the accounts app"])
+def test_the_ci_migrations_step_fails_on_a_model_without_its_migration(where, default_project, postgres_url, tmp_path):
     """The job's makemigrations step, read from the workflow, passes on the
-    checkout and fails once a model has no migration for it, in an app started
-    as a developer starts one (`startapp`)."""
+    checkout and fails once a model has no migration for it: in an app started
+    as a developer starts one (`startapp`), or in the accounts app the project
+    ships, whose first migration is there."""
     workflow = load_yaml(default_project / WORKFLOW)
     job = workflow["jobs"]["test"]
     checkout = git_checkout(default_project, tmp_path / "checkout")
@@ -381,11 +383,15 @@ def test_the_ci_migrations_step_fails_on_a_model_without_its_migration(default_p
     assert migrations_step, "no step of the test job runs makemigrations --check"
 
     unchanged = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
-    model = "from django.db import models\n\n\nclass Note(models.Model):\n    text = models.TextField()\n"
-    run([UV, "run", "python", "manage.py", "startapp", "notes"], checkout, {**env, **as_strings(migrations_step.get("env"))})
-    (checkout / "notes" / "models.py").write_text(model)
-    with open(checkout / default_project.name / "settings.py", "a") as settings:
-        settings.write('\nINSTALLED_APPS += ["notes"]\n')
+    model = "\n\nclass Note(models.Model):\n    text = models.TextField()\n"
+    if where == "a new app":
+        run([UV, "run", "python", "manage.py", "startapp", "notes"], checkout, {**env, **as_strings(migrations_step.get("env"))})
+        (checkout / "notes" / "models.py").write_text("from django.db import models\n" + model)
+        with open(checkout / default_project.name / "settings.py", "a") as settings:
+            settings.write('\nINSTALLED_APPS += ["notes"]\n')
+    else:
+        with open(checkout / "accounts" / "models.py", "a") as models:
+            models.write("\nfrom django.db import models\n" + model)
     with_new_model = run_step(migrations_step, workflow, job, checkout, env, tmp_path)
 
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr

@@ -106,12 +106,17 @@ def with_malformed(env, variable, value):
         ("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
         *MALFORMED_SETTINGS,
+        ("EMAIL_URL", "https://apikey:hunter2@smtp.example.com", "EMAIL_URL is not a mail server URL: it must start with smtp://"),
+        ("EMAIL_URL", "submission://apikey:hunter2@smtp.example.com:port", "EMAIL_URL is not a mail server URL: its port is not a number"),
+        ("DJANGO_DEFAULT_FROM_EMAIL", "noreply", "DJANGO_DEFAULT_FROM_EMAIL must be an email address, e.g. noreply@example.com"),
+        ("DJANGO_SERVER_EMAIL", "Errors <errors>", "DJANGO_SERVER_EMAIL must be an email address"),
     ],
     ids=[
         "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
         "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
         "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
-        "threads-word", "keepalive-word", "proxy-bad-cidr", *MALFORMED_SETTINGS_IDS,
+        "threads-word", "keepalive-word", "proxy-bad-cidr", *MALFORMED_SETTINGS_IDS, "email-url-scheme", "email-url-port", "from-email",
+        "server-email",
     ],
 )
 def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
@@ -144,8 +149,13 @@ def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_va
         ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
         ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
         *MALFORMED_SETTINGS,
+        ("EMAIL_URL", "smtp://apikey:hunter2@/", "EMAIL_URL is not a mail server URL: it has no host"),
+        ("DJANGO_DEFAULT_FROM_EMAIL", "a@example.com, b@example.com", "DJANGO_DEFAULT_FROM_EMAIL must be an email address"),
     ],
-    ids=["database-url", "web-concurrency", "max-connections", "redis-url", "debug-word", "hsts-word", "threads-word", *MALFORMED_SETTINGS_IDS],
+    ids=[
+        "database-url", "web-concurrency", "max-connections", "redis-url", "debug-word", "hsts-word", "threads-word", *MALFORMED_SETTINGS_IDS,
+        "email-url", "from-email",
+    ],
 )
 def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(fault_project, project_python, variable, value, line):
     """The release phase (`manage.py migrate`) often meets a bad variable before the server does."""

@@ -17,7 +17,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2]
 # Variables that would change what a baked project does, if a developer's shell has them.
 PROJECT_VARIABLES = (
     "DATABASE_URL", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_MEMORY_MB",
-    "GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "DYNO", "RENDER",
+    "GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "DYNO", "RENDER", "EMAIL_URL",
 )
 
 

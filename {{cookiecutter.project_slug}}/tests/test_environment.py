@@ -13,6 +13,8 @@ from {{ cookiecutter.project_slug }}.plumbing.checks import (
 )
 from {{ cookiecutter.project_slug }}.plumbing.environment import (
     env_bool,
+    env_email_address,
+    env_email_url,
     env_int,
     env_list,
     env_log_level,
@@ -136,6 +138,107 @@ def test_a_malformed_redis_url_fails_saying_why_but_never_the_url(setting, raw, 
         env_redis_url(NAME)
     assert str(error.value) == f"{NAME} is not a Redis URL: {problem}; expected e.g. redis://:password@host:6379/0."
     assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize("raw", [None, "", "  "])
+def test_an_unset_mail_server_url_reads_as_no_settings(setting, raw):
+    setting(raw)
+    assert env_email_url(NAME) == {}
+{%- if cookiecutter.django_version != "5.2" %}
+
+
+def test_a_mail_server_url_gives_a_mailer_with_a_timeout_unless_it_names_one(setting):
+    setting(" smtp://user:secret@mail.example.com:2525 ")
+    assert env_email_url(NAME) == {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": "mail.example.com",
+            "port": 2525,
+            "username": "user",
+            "password": "secret",
+            "use_tls": False,
+            "use_ssl": False,
+            "timeout": 10,
+        },
+    }
+    setting("smtp://mail.example.com?timeout=1")
+    assert env_email_url(NAME)["OPTIONS"] == {
+        "host": "mail.example.com",
+        "port": 25,
+        "use_tls": False,
+        "use_ssl": False,
+        "timeout": 1,
+    }
+{%- else %}
+
+
+def test_a_mail_server_url_gives_djangos_settings_with_a_timeout_unless_it_names_one(setting):
+    setting(" smtp://user:secret@mail.example.com:2525 ")
+    assert env_email_url(NAME) == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "mail.example.com",
+        "EMAIL_PORT": 2525,
+        "EMAIL_HOST_USER": "user",
+        "EMAIL_HOST_PASSWORD": "secret",
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+        "EMAIL_FILE_PATH": "",
+        "EMAIL_TIMEOUT": 10,
+    }
+    setting("smtp://mail.example.com?timeout=1&_default_from_email=x@example.com")
+    settings = env_email_url(NAME)
+    assert settings["EMAIL_TIMEOUT"] == 1 and "DEFAULT_FROM_EMAIL" not in settings
+{%- endif %}
+
+
+MAIL_SCHEME_PROBLEM = "it must start with smtp:// or submission:// (STARTTLS, port 587 unless given)"
+MAIL_TIMEOUT_PROBLEM = "its timeout must be a whole number of seconds, 1 or more"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("https://user:hunter2@mail.example.com", MAIL_SCHEME_PROBLEM),
+        ("smtps://user:hunter2@mail.example.com", MAIL_SCHEME_PROBLEM),
+        ("mail.example.com", MAIL_SCHEME_PROBLEM),
+        ("smtp://user:hunter2@:587", "it has no host"),
+        ("submission://user:hunter2@mail.example.com:port", "its port is not a number from 0 to 65535"),
+        ("smtp://user:hunter2@mail.example.com:70000", "its port is not a number from 0 to 65535"),
+        ("smtp://user:hunter2@mail.example.com?timeout=soon", MAIL_TIMEOUT_PROBLEM),
+        ("smtp://user:hunter2@mail.example.com?timeout=0", MAIL_TIMEOUT_PROBLEM),
+        ("smtp://user:hunter2@mail.example.com?timeout=-5", MAIL_TIMEOUT_PROBLEM),
+    ],
+)
+def test_a_malformed_mail_server_url_fails_saying_why_but_never_the_url(setting, raw, problem):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_email_url(NAME)
+    assert str(error.value) == (
+        f"{NAME} is not a mail server URL: {problem}; expected e.g. submission://user:password@smtp.example.com:587."
+    )
+    assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize("raw", ["noreply@example.com", " Shop <shop@example.com> ", '"Zoë, Inc." <z@example.org>'])
+def test_an_email_address_is_read_bare_or_with_a_name(setting, raw):
+    setting(raw)
+    assert env_email_address(NAME, default="x@example.com") == raw.strip()
+
+
+@pytest.mark.parametrize("raw", [None, "", " "])
+def test_an_unset_email_address_takes_its_default(setting, raw):
+    setting(raw)
+    assert env_email_address(NAME, default="x@example.com") == "x@example.com"
+
+
+@pytest.mark.parametrize("raw", ["noreply", "noreply@", "Billing <billing>", "a@example.com, b@example.com"])
+def test_anything_but_one_email_address_fails_naming_the_variable(setting, raw):
+    setting(raw)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_email_address(NAME, default="x@example.com")
+    assert str(error.value) == (
+        f"{NAME} must be an email address, e.g. noreply@example.com or Example <noreply@example.com>, got {raw!r}."
+    )
 
 
 STRONG_KEY = "abcde" * 8  # exactly the minimum: 40 characters, 5 distinct

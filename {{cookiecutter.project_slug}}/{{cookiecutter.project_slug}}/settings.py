@@ -21,7 +21,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 {%- endif %}
 
-from .plumbing.environment import env_bool, env_int, env_list, env_origins, env_redis_url, env_str
+from .plumbing.environment import (
+    env_bool,
+    env_email_address,
+    env_email_url,
+    env_int,
+    env_list,
+    env_origins,
+    env_redis_url,
+    env_str,
+)
 from .plumbing.logs import logging_config
 {%- if cookiecutter.sentry %}
 from .plumbing.sentry import start_sentry
@@ -53,6 +62,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "{{ cookiecutter.project_slug }}.plumbing",
+    "accounts",
 {%- if cookiecutter.background_tasks %}
 {%- if cookiecutter.django_version == "5.2" %}
     "django_tasks",
@@ -181,18 +191,33 @@ if redis_url:
 # Background tasks ({{ cookiecutter.project_slug }}/tasks.py) wait in PostgreSQL until
 # the worker (`python manage.py db_worker`) runs them.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-# Mail (the example task sends some): printed in the worker's output in local
-# development; in production sent by SMTP, to a server on localhost until you name yours.
-MAIL_BACKEND = f"django.core.mail.backends.{'console' if DEBUG else 'smtp'}.EmailBackend"
-{%- if cookiecutter.django_version == "5.2" %}
-EMAIL_BACKEND = MAIL_BACKEND
-{%- else %}
-MAILERS = {"default": {"BACKEND": MAIL_BACKEND}}
-{%- endif %}
 {%- endif %}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Mail (password resets, error reports to ADMINS) is printed to the console
+# while developing. In production EMAIL_URL names the mail server; without
+# it, no mail can be sent, and `manage.py` commands warn (plumbing/checks.py).
+mail_server = env_email_url("EMAIL_URL")
+{%- if cookiecutter.django_version != "5.2" %}
+if mail_server:
+    MAILERS = {"default": mail_server}
+elif DEBUG:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {}
+{%- else %}
+if mail_server:
+    vars().update(mail_server)
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+{%- endif %}
+DEFAULT_FROM_EMAIL = env_email_address("DJANGO_DEFAULT_FROM_EMAIL", default="noreply@{{ cookiecutter.domain_name }}")
+# What error reports to ADMINS are sent from.
+SERVER_EMAIL = env_email_address("DJANGO_SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# The project's own user model (accounts/models.py), so that it can grow fields later.
+AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,10 +1,13 @@
-"""Refuse to run in production with settings that would be unsafe there.
+"""Refuse to run in production with settings that would be unsafe there,
+and warn of what production can run without (a mail server).
 
 `manage.py check` (and every command that runs system checks) reports these;
 wsgi.py and asgi.py refuse to start serving with them. `collectstatic` runs
 no such check, so static files can be built without secrets, as Docker
 builds and Heroku's buildpack do.
 """
+
+import os
 
 from django.conf import settings
 from django.core import checks
@@ -73,5 +76,19 @@ def check_hsts_raised(app_configs, **kwargs):
             f"raise DJANGO_SECURE_HSTS_SECONDS step by step (a day, a week, a month) to a year ({ONE_YEAR}); "
             "see the README, HTTPS and security headers.",
             id="settings.I001",
+        )
+    ]
+
+
+@checks.register
+def check_mail_server(app_configs, **kwargs):
+    """Mail is optional: production starts without a mail server, and says so."""
+    if settings.DEBUG or os.environ.get("EMAIL_URL", "").strip():
+        return []
+    return [
+        checks.Warning(
+            "EMAIL_URL is not set; mail (password resets, error reports) cannot be sent. "
+            "Set it to the mail server, e.g. submission://user:password@smtp.example.com:587",
+            id="settings.W001",
         )
     ]

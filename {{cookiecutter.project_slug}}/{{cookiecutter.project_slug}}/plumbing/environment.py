@@ -5,9 +5,12 @@ platform's config panel stops start-up with a message, not a traceback hunt.
 """
 
 import os
-from urllib.parse import urlsplit
+from email.utils import parseaddr
+from urllib.parse import parse_qs, urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
+import dj_email_url
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from dotenv import dotenv_values, load_dotenv
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -131,3 +134,75 @@ def redis_url_problem(url):
     if database and not database.isdigit():
         return "its path must be a database number, like /0"
     return None
+
+
+EMAIL_URL_SCHEMES = ("smtp", "submission")
+# A mail server that stops answering would hold the request sending the mail for good.
+EMAIL_TIMEOUT_SECONDS = 10
+{%- if cookiecutter.django_version != "5.2" %}
+# Django's EMAIL_* settings, as dj-email-url names them, and the mailer OPTIONS they become.
+MAILER_OPTIONS = {
+    "EMAIL_HOST": "host",
+    "EMAIL_PORT": "port",
+    "EMAIL_HOST_USER": "username",
+    "EMAIL_HOST_PASSWORD": "password",
+    "EMAIL_USE_TLS": "use_tls",
+    "EMAIL_USE_SSL": "use_ssl",
+    "EMAIL_TIMEOUT": "timeout",
+}
+{%- endif %}
+
+
+def env_email_url(name):
+    """{% if cookiecutter.django_version != "5.2" %}A MAILERS entry{% else %}Django's EMAIL_* settings{% endif %} for the mail server a URL names (dj-email-url reads it), or {} when unset.
+
+    An error says what is wrong, never the URL: it holds a password.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    problem = email_url_problem(urlsplit(raw))
+    if problem:
+        raise ImproperlyConfigured(
+            f"{name} is not a mail server URL: {problem}; expected e.g. submission://user:password@smtp.example.com:587."
+        )
+    given = {"EMAIL_TIMEOUT": EMAIL_TIMEOUT_SECONDS} | {
+        setting: value for setting, value in dj_email_url.parse(raw).items() if value is not None
+    }
+{%- if cookiecutter.django_version != "5.2" %}
+    return {
+        "BACKEND": given["EMAIL_BACKEND"],
+        "OPTIONS": {option: given[setting] for setting, option in MAILER_OPTIONS.items() if setting in given},
+    }
+{%- else %}
+    return {setting: value for setting, value in given.items() if setting.startswith("EMAIL_")}
+{%- endif %}
+
+
+def email_url_problem(url):
+    if url.scheme not in EMAIL_URL_SCHEMES:
+        return "it must start with smtp:// or submission:// (STARTTLS, port 587 unless given)"
+    try:
+        url.port  # noqa: B018 (reading it raises ValueError for a port that is no number)
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    if not url.hostname:
+        return "it has no host"
+    timeout = parse_qs(url.query).get("timeout", ["1"])[0]
+    if not timeout.isdigit() or int(timeout) < 1:
+        return "its timeout must be a whole number of seconds, 1 or more"
+    return None
+
+
+def env_email_address(name, default):
+    """An address mail is sent from, bare or with a name: `Example <noreply@example.com>`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        validate_email(parseaddr(raw)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"{name} must be an email address, e.g. noreply@example.com or Example <noreply@example.com>, got {raw!r}."
+        ) from None
+    return raw
