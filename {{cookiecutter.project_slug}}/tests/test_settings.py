@@ -312,7 +312,8 @@ def test_the_deploy_check_names_the_step_that_raises_hsts_until_it_is_a_year():
         return subprocess.run(
             [sys.executable, "manage.py", "check", *options, "--fail-level", "WARNING"],
             cwd=PROJECT_DIR,
-            env={"PATH": "/usr/bin:/bin", **env},
+            # A mail server named, so that the only thing left to say is about HSTS.
+            env={"PATH": "/usr/bin:/bin", "EMAIL_URL": "submission://ci:ci@smtp.example.com", **env},
             capture_output=True,
             text=True,
             timeout=60,
