@@ -34,7 +34,7 @@ README_DEPLOY_COMMANDS = {
         (r"docker build -t my_service \.", "test_docker.py: app_image"),
         (r"export (DJANGO_SECRET_KEY|DJANGO_ALLOWED_HOSTS|DATABASE_URL)=.*", "test_docker.py: readme_env"),
         (r"docker run .* python manage.py migrate --noinput", "test_docker.py: migrated"),
-        (r"docker run --rm -p 8000:8000 .* my_service", "test_docker.py: container"),
+        (r"docker run --rm --stop-timeout 30 -p 8000:8000 .* my_service", "test_docker.py: container"),
         (r"docker compose up --build|docker compose down", "test_docker.py: test_the_readme_compose_commands_..."),
     ],
     "Heroku": [
