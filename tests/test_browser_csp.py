@@ -9,7 +9,7 @@ from support.project import procfile_command, production_env, run, running_serve
 
 pytestmark = pytest.mark.slow
 
-ADMIN_PAGES = ["/admin/", "/admin/auth/user/", "/admin/auth/user/add/", "/admin/auth/group/add/", "/admin/password_change/"]
+ADMIN_PAGES = ["/admin/", "/admin/accounts/user/", "/admin/accounts/user/add/", "/admin/auth/group/add/", "/admin/password_change/"]
 USERNAME, PASSWORD = "browser", "a-long-admin-password-for-the-browser"
 
 

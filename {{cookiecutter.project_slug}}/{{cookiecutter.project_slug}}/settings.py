@@ -197,7 +197,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Mail (password resets, error reports to ADMINS) is printed to the console
 # while developing. In production EMAIL_URL names the mail server; without
-# it, no mail can be sent, and `manage.py` commands warn (plumbing/checks.py).
+# it, Django's default (SMTP on this machine) finds none, and `manage.py`
+# commands warn (plumbing/checks.py).
 mail_server = env_email_url("EMAIL_URL")
 {%- if cookiecutter.django_version != "5.2" %}
 if mail_server:
@@ -205,7 +206,7 @@ if mail_server:
 elif DEBUG:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 else:
-    MAILERS = {}
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
 {%- else %}
 if mail_server:
     vars().update(mail_server)
