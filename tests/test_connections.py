@@ -136,5 +136,6 @@ def test_with_port_set_the_server_answers_on_ipv6_and_ipv4(fault_project, projec
     with socket.socket(socket.AF_INET6) as probe:
         dual_stack = not probe.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
     assert remote_addrs == {"::1": "::1", "127.0.0.1": "::ffff:127.0.0.1" if dual_stack else "127.0.0.1"}
-    assert re.search(r'^127\.0\.0\.1 "GET /faults/remote-addr HTTP/1\.1" 200', log, re.MULTILINE)
-    assert re.search(r'^::1 "GET /faults/remote-addr HTTP/1\.1" 200', log, re.MULTILINE)
+    # Access lines, after the time, level, logger and request id: the client first.
+    assert re.search(r' gunicorn\.access \S+ 127\.0\.0\.1 "GET /faults/remote-addr HTTP/1\.1" 200', log)
+    assert re.search(r' gunicorn\.access \S+ ::1 "GET /faults/remote-addr HTTP/1\.1" 200', log)
