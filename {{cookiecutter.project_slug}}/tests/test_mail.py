@@ -108,7 +108,8 @@ def test_while_developing_mail_is_printed_to_the_console():
 def test_in_production_without_email_url_mail_goes_to_djangos_default_smtp_on_this_machine():
     # The same as Django's own default: sending fails until EMAIL_URL names a server, and tests
     # (which swap every mailer for Django's outbox) can send.
-    assert settings_of(PRODUCTION, "MAILERS") == [{"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}]
+    smtp = {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}
+    assert settings_of(PRODUCTION, "MAILERS") == [{"default": smtp}]
 
 
 def test_a_submission_url_sends_over_starttls_on_port_587_and_gives_up_on_a_silent_server_after_10_seconds():
