@@ -174,7 +174,7 @@ def test_the_start_up_line_warns_when_one_instance_alone_would_not_fit(small_pla
 
     line = next(line for line in log.splitlines() if "Database connections:" in line)
     print(f"\n[too many] {line}")
-    assert "[WARNING]" in line
+    assert " WARNING gunicorn.error " in line
     assert f"2 workers x {(allowed + 3) // 2} = {2 * ((allowed + 3) // 2)} for this instance" in line
     assert f"This instance alone does not fit: set DATABASE_MAX_CONNECTIONS to at most {allowed}." in line
 
