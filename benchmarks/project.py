@@ -41,9 +41,9 @@ class BakedProject:
         return str(self.python.parent / name)
 
 
-def bake(template_dir: Path, output_dir: Path, venv_dir: Path) -> Path:
+def bake(template_dir: Path, output_dir: Path, venv_dir: Path, answers: tuple[str, ...] = ()) -> Path:
     subprocess.run(
-        [str(venv_dir / "bin" / "cookiecutter"), str(template_dir), "--no-input", "-o", str(output_dir), "boot_check=no"],
+        [str(venv_dir / "bin" / "cookiecutter"), str(template_dir), "--no-input", "-o", str(output_dir), "boot_check=no", *answers],
         check=True,
     )
     (project_root,) = [path for path in output_dir.iterdir() if (path / "manage.py").exists()]
@@ -126,8 +126,10 @@ def hashed_name(static_root: Path, name: str) -> str:
     return json.loads((static_root / "staticfiles.json").read_text())["paths"][name]
 
 
-def prepare_project(template_dir: Path, work_dir: Path, venv_dir: Path, extra_requirements: tuple[str, ...] = ()) -> BakedProject:
-    project_root = bake(template_dir, work_dir / "baked", venv_dir)
+def prepare_project(template_dir: Path, work_dir: Path, venv_dir: Path, extra_requirements: tuple[str, ...] = (),
+                    answers: tuple[str, ...] = ()) -> BakedProject:
+    """`answers` are cookiecutter's, as `name=value`, after boot_check=no."""
+    project_root = bake(template_dir, work_dir / "baked", venv_dir, answers)
     # A generated .env turns DEBUG on for local development; production has none.
     (project_root / ".env").unlink(missing_ok=True)
     slug = package_slug(project_root)
