@@ -189,7 +189,7 @@ if redis_url:
 {%- if cookiecutter.background_tasks %}
 
 # Background tasks ({{ cookiecutter.project_slug }}/tasks.py) wait in PostgreSQL until
-# the worker (`python manage.py db_worker`) runs them.
+# the worker (`python -m {{ cookiecutter.project_slug }}.plumbing.worker`) runs them.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 {%- endif %}
 
@@ -209,7 +209,8 @@ else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
 {%- else %}
 if mail_server:
-    vars().update(mail_server)
+    # The EMAIL_* settings the URL gives.
+    globals().update(mail_server)
 elif DEBUG:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 {%- endif %}
