@@ -57,7 +57,7 @@ def readme_text(project):
 
 def test_run_it_locally_syncs_with_uv_then_migrates_and_serves_with_runserver(clone):
     project, env = clone
-    sync, run_line, *production = readme_commands(project, "Run it locally")
+    sync, run_line = readme_commands(project, "Run it")
 
     assert sync == "uv sync"
     shell(sync, project, env)
@@ -71,7 +71,7 @@ def test_run_it_locally_syncs_with_uv_then_migrates_and_serves_with_runserver(cl
 
 def test_run_it_as_production_does(clone):
     project, env = clone
-    collectstatic, start = readme_commands(project, "Run it locally")[2:]
+    collectstatic, start = readme_commands(project, "Running it, in detail")
 
     shell(collectstatic, project, env)
     status, headers, _ = serving(start, project, env)
@@ -82,7 +82,7 @@ def test_run_it_as_production_does(clone):
 
 def test_a_bare_gunicorn_serves_the_same_app_with_the_same_settings_as_the_start_command(clone):
     project, env = clone
-    collectstatic, start = readme_commands(project, "Run it locally")[2:]
+    collectstatic, start = readme_commands(project, "Running it, in detail")
     bare = start.replace(f"python -m {project.name}.plumbing.server", "gunicorn")
     assert "uv run gunicorn" in readme_text(project)
 
@@ -112,7 +112,7 @@ def test_on_a_fresh_clone_copying_env_example_is_all_local_development_needs(clo
 
 def test_the_readme_test_command_runs_the_suite(clone):
     project, env = clone
-    (command,) = readme_commands(project, "Test")
+    (command,) = readme_commands(project, "Test it")
 
     result = subprocess.run(["bash", "-c", f"{command} -rsxX"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
 

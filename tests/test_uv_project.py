@@ -68,10 +68,11 @@ def test_uv_sync_locked_installs_the_django_asked_for_and_the_suite_and_deploy_c
 
     version = run([str(python), "-c", "import django; print(django.get_version())"], project, environment_without_project_variables())
     generated_suite(python, project, environment_without_project_variables())
-    # With production's mail server: without one, the check warns (test_generated_project.py).
+    # With production's mail server (without one, the check warns: test_generated_project.py), and HSTS
+    # raised to a year (until then the check notes the step).
     deploy_check = run(
         [str(python), "manage.py", "check", "--deploy", "--fail-level", "WARNING"], project,
-        production_env(python, EMAIL_URL="smtp://mail.example.com"),
+        production_env(python, EMAIL_URL="smtp://mail.example.com", DJANGO_SECURE_HSTS_SECONDS="31536000"),
     )
 
     assert version.stdout.startswith(f"{django}.")
