@@ -124,15 +124,23 @@ def redis_url_problem(url):
         return "it must start with redis://, rediss:// or unix://"
     if url.scheme == "unix":
         return None if url.path else "a unix:// URL needs the socket's path"
+    problem = server_address_problem(url)
+    if problem:
+        return problem
+    database = url.path.strip("/")
+    if database and not database.isdigit():
+        return "its path must be a database number, like /0"
+    return None
+
+
+def server_address_problem(url):
+    """What is wrong with a server URL's host and port, or None."""
     try:
         url.port  # noqa: B018 (reading it raises ValueError for a port that is no number)
     except ValueError:
         return "its port is not a number from 0 to 65535"
     if not url.hostname:
         return "it has no host"
-    database = url.path.strip("/")
-    if database and not database.isdigit():
-        return "its path must be a database number, like /0"
     return None
 
 
@@ -182,12 +190,9 @@ def env_email_url(name):
 def email_url_problem(url):
     if url.scheme not in EMAIL_URL_SCHEMES:
         return "it must start with smtp:// or submission:// (STARTTLS, port 587 unless given)"
-    try:
-        url.port  # noqa: B018 (reading it raises ValueError for a port that is no number)
-    except ValueError:
-        return "its port is not a number from 0 to 65535"
-    if not url.hostname:
-        return "it has no host"
+    problem = server_address_problem(url)
+    if problem:
+        return problem
     timeout = parse_qs(url.query).get("timeout", ["1"])[0]
     if not timeout.isdigit() or int(timeout) < 1:
         return "its timeout must be a whole number of seconds, 1 or more"
