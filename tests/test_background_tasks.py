@@ -11,7 +11,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import yaml
 from support.load import Load, request
 from support.network import free_port, wait_for_http_200
-from support.processes import connections_to
+from support.processes import PeakSampler, connections_to
 from support.postgres import ConnectionWatch, PostgresCluster, postgres_bin_dir
 from support.project import generated_suite, procfile_command, production_env, run, running_server, stop_server, uv_sync
 
@@ -325,7 +324,7 @@ def test_web_and_worker_under_load_stay_within_max_connections_20(app, cluster):
     """64 clients on the web, half of them enqueuing tasks, the other half holding a
     database connection per request, and a worker running the tasks."""
     with app.web() as web, app.worker() as worker, ConnectionWatch(cluster, role=app.role) as watch:
-        worker_peak = PeakConnections(worker.pid, cluster.port)
+        worker_peak = PeakSampler(lambda: connections_to(worker.pid, cluster.port))
         paths = tuple(f"/tasks/enqueue?marker=load-{number}" for number in range(32)) + ("/tasks/database-hold?seconds=0.05",) * 32
         with worker_peak, Load(web.port, paths=paths, threads=64, max_seconds=20, max_requests=3000) as load:
             load.wait_for(1500, timeout=60)
@@ -344,28 +343,6 @@ def test_web_and_worker_under_load_stay_within_max_connections_20(app, cluster):
     assert watch.peak <= 13
     print(f"\n{len(load.outcomes)} requests from 64 clients, {enqueued()} tasks run; peak connections {watch.peak} "
           f"(the task worker's {worker_peak.peak}) of the 17 max_connections=20 allows the role")
-
-
-class PeakConnections:
-    """The most connections process `pid` held to the database at once, sampled every few milliseconds."""
-
-    def __init__(self, pid, port):
-        self.pid, self.port, self.peak = pid, port, 0
-        self._stop = threading.Event()
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, connections_to(self.pid, self.port))
-            time.sleep(0.005)
 
 
 # --- Deploy targets start the worker with their own tools ------------------------

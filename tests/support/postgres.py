@@ -9,14 +9,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 from .network import free_port
+from .processes import PeakSampler
 
 
 def postgres_bin_dir():
@@ -95,32 +94,26 @@ def throwaway_postgres(bin_dir):
         cluster.remove()
 
 
-class ConnectionWatch:
+class ConnectionWatch(PeakSampler):
     """Samples, every few milliseconds, the connections `role` holds open on
     the cluster and which client ports they come from (pg_stat_activity)."""
 
-    INTERVAL_SECONDS = 0.01
-
     def __init__(self, cluster, role="app"):
+        super().__init__(self._connections)
         self.cluster = cluster
         self.role = role
-        self.peak = 0
         self.client_ports = set()
-        self._stop = threading.Event()
 
     def __enter__(self):
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
+        self._admin = self.cluster.superuser()
+        return super().__enter__()
 
     def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc_info)
+        self._admin.close()
 
-    def _watch(self):
-        with self.cluster.superuser() as admin:
-            while not self._stop.is_set():
-                ports = [port for (port,) in admin.execute("SELECT client_port FROM pg_stat_activity WHERE usename = %s", [self.role])]
-                self.peak = max(self.peak, len(ports))
-                self.client_ports.update(ports)
-                time.sleep(self.INTERVAL_SECONDS)
+    def _connections(self):
+        query = "SELECT client_port FROM pg_stat_activity WHERE usename = %s"
+        ports = [port for (port,) in self._admin.execute(query, [self.role])]
+        self.client_ports.update(ports)
+        return len(ports)

@@ -1,6 +1,7 @@
-"""Gunicorn's processes as Linux shows them in /proc."""
+"""Gunicorn's processes as Linux shows them in /proc, and a sampler to watch them by."""
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -80,3 +81,29 @@ def memory_kib(pid):
     # After a first line that names the address range, "Name:  value kB" lines.
     rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
     return {name.rstrip(":"): int(value) for name, value, _unit in (line.split() for line in rollup)}
+
+
+class PeakSampler:
+    """Calls `count()` every few milliseconds, in a thread, for as long as the
+    with block runs; `peak` is the largest count it returned."""
+
+    INTERVAL_SECONDS = 0.005
+
+    def __init__(self, count):
+        self.count = count
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.count())
+            time.sleep(self.INTERVAL_SECONDS)
