@@ -12,6 +12,7 @@ def main():
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from {{ cookiecutter.project_slug }}.plumbing.checks import require_production_settings_for
     from {{ cookiecutter.project_slug }}.plumbing.environment import read_local_env_file
 
     try:
@@ -20,6 +21,7 @@ def main():
         # Load the settings first: a missing or malformed environment variable
         # stops every command here with one line naming it, as it stops the server.
         settings.INSTALLED_APPS  # noqa: B018 (reading a setting is what loads them)
+        require_production_settings_for(sys.argv)
     except ImproperlyConfigured as problem:
         sys.exit(str(problem))
     execute_from_command_line(sys.argv)

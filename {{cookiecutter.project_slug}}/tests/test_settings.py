@@ -398,3 +398,45 @@ def test_a_malformed_variable_stops_manage_py_with_one_line_naming_it(variable, 
     assert result.returncode != 0
     assert (result.stdout + result.stderr).strip().splitlines() == [result.stderr.strip()], result.stderr
     assert result.stderr.startswith(line) and "hunter2" not in result.stderr
+
+
+def manage_py(env, *args):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["migrate", "--noinput"], ["check"], ["shell", "-c", "print('ran')"]], ids=" ".join
+)
+def test_an_unsafe_production_setting_stops_manage_py_with_one_line_per_problem(command, tmp_path):
+    """The release phase is often the first to meet it: one line each, not Django's system-check report."""
+    no_secrets = {"DJANGO_DEBUG": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    result = manage_py(no_secrets, *command)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("DJANGO_SECRET_KEY is not set;")
+    assert lines[1].startswith("DJANGO_ALLOWED_HOSTS is empty;")
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["collectstatic", "--noinput", "--dry-run"], ["help"], [], ["--version"]],
+    ids=lambda command: " ".join(command) or "no command",
+)
+def test_building_static_files_and_asking_for_help_need_no_production_secrets(command):
+    """As a Docker build and Heroku's buildpack run collectstatic: before the secrets exist."""
+    result = manage_py({"DJANGO_DEBUG": "false"}, *command)
+
+    assert result.returncode == 0, result.stderr
+    assert "DJANGO_SECRET_KEY" not in result.stderr

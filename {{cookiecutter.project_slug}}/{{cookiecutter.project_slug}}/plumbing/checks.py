@@ -1,9 +1,10 @@
 """Refuse to run in production with settings that would be unsafe there,
 and warn of what production can run without (a mail server).
 
-`manage.py check` (and every command that runs system checks) reports these;
-wsgi.py and asgi.py refuse to start serving with them. `collectstatic` runs
-no such check, so static files can be built without secrets, as Docker
+wsgi.py and asgi.py refuse to start serving with them, and manage.py and
+the task worker refuse to run a command, each with one line per problem;
+`manage.py check` reports them as system checks too. `collectstatic` runs
+without them, so static files can be built without secrets, as Docker
 builds and Heroku's buildpack do.
 """
 
@@ -54,6 +55,17 @@ def require_production_settings():
     problems = production_setting_problems()
     if problems:
         raise ImproperlyConfigured("\n".join(problems))
+
+
+# What runs before production's secrets exist: building static files, and asking for help.
+COMMANDS_WITHOUT_SECRETS = {"collectstatic", "help"}
+
+
+def require_production_settings_for(argv):
+    """Before `manage.py <argv>` runs: what Django's system checks would report at length, as one line each."""
+    command = argv[1] if len(argv) > 1 else "help"
+    if command not in COMMANDS_WITHOUT_SECRETS and not command.startswith("-"):
+        require_production_settings()
 
 
 @checks.register

@@ -7,7 +7,8 @@ the connection pool of a web worker, which may open a second connection
 while the first is being handed back. Here its pool holds one connection,
 whatever DATABASE_MAX_CONNECTIONS says for the web, so the worker takes
 exactly the one connection the start-up line counts for it. A malformed
-environment variable stops it with one line naming it, as manage.py does.
+environment variable or an unsafe production setting (no secret key) stops
+it with one line naming it, as manage.py does.
 """
 
 import os
@@ -24,8 +25,11 @@ def main():
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from .checks import require_production_settings
+
     try:
         settings.INSTALLED_APPS  # noqa: B018 (reading a setting is what loads them)
+        require_production_settings()
     except ImproperlyConfigured as problem:
         sys.exit(str(problem))
     execute_from_command_line(["manage.py", "db_worker", *sys.argv[1:]])
