@@ -57,117 +57,86 @@ def head(path, extra=b""):
 # Variables the settings read, malformed, which the start command, the release
 # command and the container must each refuse with the same one line. The
 # PostgreSQL ones are read only with a PostgreSQL DATABASE_URL; nothing connects.
+# A value of None means the variable is unset.
 POSTGRES_URL = "postgres://app:hunter2@db.invalid:5432/app"
 MALFORMED_SETTINGS = [
-    ("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'."),
-    ("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with their scheme"),
-    ("DJANGO_SECURE_SSL_REDIRECT", "sometimes", "DJANGO_SECURE_SSL_REDIRECT must be true or false"),
-    ("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS must be true or false"),
-    ("DJANGO_SECURE_HSTS_PRELOAD", "please", "DJANGO_SECURE_HSTS_PRELOAD must be true or false"),
-    ("DATABASE_SSL_REQUIRE", "always", "DATABASE_SSL_REQUIRE must be true or false"),
-    ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1, got '0'"),
-    ("DATABASE_POOL_TIMEOUT", "soon", "DATABASE_POOL_TIMEOUT must be a whole number of at least 1, got 'soon'"),
-    ("GUNICORN_WORKER_MEMORY_MB", "big", "GUNICORN_WORKER_MEMORY_MB must be a positive whole number"),
+    pytest.param("DJANGO_SECRET_KEY", None, "DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: python -c", id="secret-missing"),
+    pytest.param("DJANGO_SECRET_KEY", "too-short", "DJANGO_SECRET_KEY is too weak; use at least 40 random characters", id="secret-short"),
+    pytest.param("DJANGO_SECRET_KEY", "django-insecure-" + "x" * 50, "DJANGO_SECRET_KEY is too weak", id="secret-insecure"),
+    pytest.param("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to", id="hosts-empty"),
+    pytest.param("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'", id="debug-word"),
+    pytest.param("DJANGO_LOG_LEVEL", "LOUD", "DJANGO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'.", id="log-level"),
+    pytest.param("DJANGO_CSRF_TRUSTED_ORIGINS", "admin.example.com", "DJANGO_CSRF_TRUSTED_ORIGINS must list origins with their scheme", id="csrf-origins"),
+    pytest.param("DJANGO_SECURE_SSL_REDIRECT", "sometimes", "DJANGO_SECURE_SSL_REDIRECT must be true or false", id="ssl-redirect"),
+    pytest.param("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'", id="hsts-word"),
+    pytest.param("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS must be true or false", id="hsts-subdomains"),
+    pytest.param("DJANGO_SECURE_HSTS_PRELOAD", "please", "DJANGO_SECURE_HSTS_PRELOAD must be true or false", id="hsts-preload"),
+    pytest.param("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL", id="database-url-scheme"),
+    pytest.param("DATABASE_URL", "postgres://admin:hunter2@db:port/app", "DATABASE_URL is not a database URL", id="database-url-port"),
+    pytest.param("DATABASE_SSL_REQUIRE", "always", "DATABASE_SSL_REQUIRE must be true or false", id="database-ssl"),
+    pytest.param("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1, got '0'", id="connect-timeout"),
+    pytest.param("DATABASE_POOL_TIMEOUT", "soon", "DATABASE_POOL_TIMEOUT must be a whole number of at least 1, got 'soon'", id="pool-timeout"),
+    pytest.param("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections for this instance", id="max-connections-zero"),
+    pytest.param("DATABASE_MAX_CONNECTIONS", "-1", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections", id="max-connections-negative"),
+    pytest.param("DATABASE_MAX_CONNECTIONS", "abc", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections", id="max-connections-word"),
+    pytest.param("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'", id="web-concurrency"),
+    pytest.param("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'", id="threads-word"),
+    pytest.param("GUNICORN_WORKER_MEMORY_MB", "big", "GUNICORN_WORKER_MEMORY_MB must be a positive whole number", id="worker-memory"),
+    pytest.param("REDIS_URL", "http://:hunter2@cache:6379/0", "REDIS_URL is not a Redis URL: it must start with redis://, rediss:// or unix://", id="redis-url-scheme"),
+    pytest.param("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number", id="redis-url-port"),
+    pytest.param("REDIS_URL", "rediss://:hunter2@/0", "REDIS_URL is not a Redis URL: it has no host", id="redis-url-host"),
+    pytest.param("EMAIL_URL", "https://apikey:hunter2@smtp.example.com", "EMAIL_URL is not a mail server URL: it must start with smtp://", id="email-url-scheme"),
+    pytest.param("EMAIL_URL", "submission://apikey:hunter2@smtp.example.com:port", "EMAIL_URL is not a mail server URL: its port is not a number", id="email-url-port"),
+    pytest.param("EMAIL_URL", "smtp://apikey:hunter2@/", "EMAIL_URL is not a mail server URL: it has no host", id="email-url-host"),
+    pytest.param("DJANGO_DEFAULT_FROM_EMAIL", "noreply", "DJANGO_DEFAULT_FROM_EMAIL must be an email address, e.g. noreply@example.com", id="from-email"),
+    pytest.param("DJANGO_DEFAULT_FROM_EMAIL", "a@example.com, b@example.com", "DJANGO_DEFAULT_FROM_EMAIL must be an email address", id="from-email-two"),
+    pytest.param("DJANGO_SERVER_EMAIL", "Errors <errors>", "DJANGO_SERVER_EMAIL must be an email address", id="server-email"),
 ]
-MALFORMED_SETTINGS_IDS = [variable.lower().replace("_", "-") for variable, _, _ in MALFORMED_SETTINGS]
+# Variables only the server reads, before Django's settings.
+MALFORMED_SERVER_SETTINGS = [
+    pytest.param("PORT", "99999", "PORT must be a port number from 1 to 65535, got '99999'", id="port-too-high"),
+    pytest.param("PORT", "http", "PORT must be a port number from 1 to 65535, got 'http'", id="port-word"),
+    pytest.param("FORWARDED_ALLOW_IPS", "proxy.internal", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks", id="proxy-not-an-address"),
+    pytest.param("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks", id="proxy-bad-cidr"),
+    pytest.param("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'", id="keepalive-word"),
+]
 
 
 def with_malformed(env, variable, value):
-    """`env` with `variable` set to `value` (PostgreSQL's timeouts are read only with a PostgreSQL URL)."""
-    env = {**env, variable: value}
+    """`env` with `variable` set to `value`, or unset for None (PostgreSQL's timeouts are read only with a PostgreSQL URL)."""
+    env = {name: setting for name, setting in env.items() if name != variable}
+    if value is not None:
+        env[variable] = value
     if variable in ("DATABASE_CONNECT_TIMEOUT", "DATABASE_POOL_TIMEOUT"):
         env["DATABASE_URL"] = POSTGRES_URL
     return env
 
 
-
-@pytest.mark.parametrize(
-    ("variable", "value", "line"),
-    [
-        ("DJANGO_SECRET_KEY", None, "DJANGO_SECRET_KEY is not set; production needs a long random value, e.g. from: python -c"),
-        ("DJANGO_SECRET_KEY", "too-short", "DJANGO_SECRET_KEY is too weak; use at least 40 random characters"),
-        ("DJANGO_SECRET_KEY", "django-insecure-" + "x" * 50, "DJANGO_SECRET_KEY is too weak"),
-        ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty; list the host names this site answers to"),
-        ("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL"),
-        ("DATABASE_URL", "postgres://admin:hunter2@db:port/app", "DATABASE_URL is not a database URL"),
-        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
-        ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections for this instance"),
-        ("DATABASE_MAX_CONNECTIONS", "-1", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
-        ("DATABASE_MAX_CONNECTIONS", "abc", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
-        ("REDIS_URL", "http://:hunter2@cache:6379/0", "REDIS_URL is not a Redis URL: it must start with redis://, rediss:// or unix://"),
-        ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
-        ("REDIS_URL", "rediss://:hunter2@/0", "REDIS_URL is not a Redis URL: it has no host"),
-        ("PORT", "99999", "PORT must be a port number from 1 to 65535, got '99999'"),
-        ("PORT", "http", "PORT must be a port number from 1 to 65535, got 'http'"),
-        ("FORWARDED_ALLOW_IPS", "proxy.internal", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
-        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'"),
-        ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
-        ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
-        ("GUNICORN_KEEPALIVE", "90s", "GUNICORN_KEEPALIVE must be a whole number of seconds (0 closes every connection), got '90s'"),
-        ("FORWARDED_ALLOW_IPS", "10.0.0.0/33", "FORWARDED_ALLOW_IPS must be * or IP addresses or networks"),
-        *MALFORMED_SETTINGS,
-        ("EMAIL_URL", "https://apikey:hunter2@smtp.example.com", "EMAIL_URL is not a mail server URL: it must start with smtp://"),
-        ("EMAIL_URL", "submission://apikey:hunter2@smtp.example.com:port", "EMAIL_URL is not a mail server URL: its port is not a number"),
-        ("DJANGO_DEFAULT_FROM_EMAIL", "noreply", "DJANGO_DEFAULT_FROM_EMAIL must be an email address, e.g. noreply@example.com"),
-        ("DJANGO_SERVER_EMAIL", "Errors <errors>", "DJANGO_SERVER_EMAIL must be an email address"),
-    ],
-    ids=[
-        "secret-missing", "secret-short", "secret-insecure", "hosts-empty", "database-url-scheme", "database-url-port",
-        "web-concurrency", "max-connections-zero", "max-connections-negative", "max-connections-word", "redis-url-scheme",
-        "redis-url-port", "redis-url-host", "port-too-high", "port-word", "proxy-not-an-address", "debug-word", "hsts-word",
-        "threads-word", "keepalive-word", "proxy-bad-cidr", *MALFORMED_SETTINGS_IDS, "email-url-scheme", "email-url-port", "from-email",
-        "server-email",
-    ],
-)
-def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
-    env = production_env(project_python)
-    if value is None:
-        del env[variable]
-    else:
-        env = with_malformed(env, variable, value)
-
+def refusal(fault_project, process, env):
+    """The Procfile's `process` run with `env`: its exit status and the lines it wrote."""
     result = subprocess.run(
-        shlex.split(procfile_command(fault_project, "web")), cwd=fault_project, env=env,
+        shlex.split(procfile_command(fault_project, process)), cwd=fault_project, env=env,
         capture_output=True, text=True, timeout=60,
     )
-    output = (result.stdout + result.stderr).strip().splitlines()
+    return result.returncode, (result.stdout + result.stderr).strip().splitlines()
 
-    assert result.returncode != 0
+
+@pytest.mark.parametrize(("variable", "value", "line"), [*MALFORMED_SETTINGS, *MALFORMED_SERVER_SETTINGS])
+def test_a_bad_production_environment_stops_start_up_with_one_line_naming_the_variable(fault_project, project_python, variable, value, line):
+    returncode, output = refusal(fault_project, "web", with_malformed(production_env(project_python), variable, value))
+
+    assert returncode != 0
     assert len(output) == 1, "\n".join(output)
     assert output[0].startswith(variable) and line in output[0]
     assert "hunter2" not in output[0]  # a URL's password stays out of logs
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "line"),
-    [
-        ("DATABASE_URL", "nosuchdb://admin:hunter2@db/app", "DATABASE_URL is not a database URL"),
-        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a positive whole number of worker processes, got 'two'"),
-        ("DATABASE_MAX_CONNECTIONS", "0", "DATABASE_MAX_CONNECTIONS must be a positive whole number of database connections"),
-        ("REDIS_URL", "redis://:hunter2@cache:port/0", "REDIS_URL is not a Redis URL: its port is not a number"),
-        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false (or 1/0, yes/no, on/off), got 'maybe'"),
-        ("DJANGO_SECURE_HSTS_SECONDS", "a-year", "DJANGO_SECURE_HSTS_SECONDS must be a whole number of at least 0, got 'a-year'"),
-        ("GUNICORN_THREADS", "lots", "GUNICORN_THREADS must be a positive whole number of threads per worker, got 'lots'"),
-        *MALFORMED_SETTINGS,
-        ("EMAIL_URL", "smtp://apikey:hunter2@/", "EMAIL_URL is not a mail server URL: it has no host"),
-        ("DJANGO_DEFAULT_FROM_EMAIL", "a@example.com, b@example.com", "DJANGO_DEFAULT_FROM_EMAIL must be an email address"),
-    ],
-    ids=[
-        "database-url", "web-concurrency", "max-connections", "redis-url", "debug-word", "hsts-word", "threads-word", *MALFORMED_SETTINGS_IDS,
-        "email-url", "from-email",
-    ],
-)
+@pytest.mark.parametrize(("variable", "value", "line"), MALFORMED_SETTINGS)
 def test_a_malformed_variable_stops_the_release_command_with_the_same_one_line(fault_project, project_python, variable, value, line):
     """The release phase (`manage.py migrate`) often meets a bad variable before the server does."""
-    env = with_malformed(production_env(project_python), variable, value)
+    returncode, output = refusal(fault_project, "release", with_malformed(production_env(project_python), variable, value))
 
-    result = subprocess.run(
-        shlex.split(procfile_command(fault_project, "release")), cwd=fault_project, env=env,
-        capture_output=True, text=True, timeout=60,
-    )
-    output = (result.stdout + result.stderr).strip().splitlines()
-
-    assert result.returncode != 0
+    assert returncode != 0
     assert len(output) == 1, "\n".join(output)
     assert output[0].startswith(variable) and line in output[0]
     assert "hunter2" not in output[0]
