@@ -71,6 +71,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32, help="wrk connections")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each load")
+    parser.add_argument(
+        "--mail-ms",
+        type=int,
+        default=0,
+        help="milliseconds each mail takes to send, as a mail provider's SMTP round trips would (0: a file append)",
+    )
     return parser.parse_args()
 
 
@@ -84,7 +90,7 @@ def percentile_ms(seconds: list[float], share: float) -> float | None:
 class Site:
     """The baked project against a PostgreSQL of its own: its web server behind a router, its workers, its tasks."""
 
-    def __init__(self, project: BakedProject, work_dir: Path, log_dir: Path):
+    def __init__(self, project: BakedProject, work_dir: Path, log_dir: Path, mail_ms: int):
         self.project, self.work_dir, self.log_dir = project, work_dir, log_dir
         self.cluster = Cluster()
         self.mail_log = work_dir / "mail.log"
@@ -93,6 +99,7 @@ class Site:
             "DJANGO_SETTINGS_MODULE": "benchsite.settings_tasks",
             "DATABASE_URL": self.cluster.app_url,
             "BENCH_MAIL_LOG": str(self.mail_log),
+            "BENCH_MAIL_MS": str(mail_ms),
         }
         subprocess.run(
             [str(project.python), "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -246,7 +253,7 @@ def queued_row(site: Site, workers_count: int, args: argparse.Namespace) -> dict
 
 
 def one_round(project: BakedProject, work_dir: Path, log_dir: Path, args: argparse.Namespace) -> list[dict]:
-    site = Site(project, work_dir, log_dir)
+    site = Site(project, work_dir, log_dir, args.mail_ms)
     try:
         rows = [inline_row(site, args)] + [queued_row(site, count, args) for count in WORKER_COUNTS]
     finally:
@@ -326,7 +333,7 @@ def main() -> None:
             "machine": machine_description(),
             "template": template_version(setup_env.BENCHMARK_DIR.parent),
             "load": f"wrk -t2 -c{args.clients} -d{args.duration}s through the router, {args.rounds} rounds, "
-            f"{args.tasks} tasks at {TRICKLE_PER_SECOND}/s after each queued load",
+            f"{args.tasks} tasks at {TRICKLE_PER_SECOND}/s after each queued load, each mail taking {args.mail_ms} ms to send",
             "runtime_seconds": setup_env.seconds_since_start(),
             "load_average_1min": {"before": load_average_before, "after": os.getloadavg()[0]},
         },
@@ -335,7 +342,7 @@ def main() -> None:
     }
     results_dir = setup_env.BENCHMARK_DIR / "results"
     results_dir.mkdir(exist_ok=True)
-    name = f"tasks-{datetime.now(UTC):%Y-%m-%d}"
+    name = f"tasks-{datetime.now(UTC):%Y-%m-%d}" + (f"-mail-{args.mail_ms}ms" if args.mail_ms else "")
     report = markdown(results)
     (results_dir / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / f"{name}.md").write_text(report)
