@@ -239,6 +239,25 @@ def test_sigterm_lets_the_task_in_hand_finish_once_and_nothing_runs_it_concurren
     assert "shutting down gracefully" in stopped.log()
 
 
+def test_a_second_sigterm_stops_the_task_in_hand_and_records_it_failed(app):
+    """What the README says of a second SIGTERM (or Ctrl-C) while the first waits for the task."""
+    with app.worker() as worker:
+        enqueue(app, ["forced"], seconds=LONG_TASK_SECONDS)
+        running_worker(app, "forced", [worker])
+        worker.send_signal(signal.SIGTERM)
+        app.wait_until(lambda: "shutting down gracefully" in worker.log(), "the worker took the first SIGTERM")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=LONG_TASK_SECONDS + 25)
+        time.sleep(LONG_TASK_SECONDS + 1)  # long enough for the task to have ended, had it gone on
+
+    runs = [(event, marker) for event, marker, _, _ in app.runs() if marker == "forced"]
+    assert runs == [("start", "forced")]
+    status, _, traceback = app.results()["forced"]
+    assert status == "FAILED"
+    assert "SystemExit" in traceback
+    assert "terminating current task" in worker.log()
+
+
 def test_sigkill_leaves_the_task_in_hand_running_and_it_is_not_run_again(app):
     """What the README says: a killed worker's task stays RUNNING, and no worker runs it again by itself."""
     with app.worker("worker-1") as first, app.worker("worker-2") as second:
