@@ -1,11 +1,12 @@
 """Refuse to run in production with settings that would be unsafe there,
 and warn of what production can run without (a mail server).
 
-wsgi.py and asgi.py refuse to start serving with them, and manage.py and
-the task worker refuse to run a command, each with one line per problem;
-`manage.py check` reports them as system checks too. `collectstatic` runs
-without them, so static files can be built without secrets, as Docker
-builds and Heroku's buildpack do.
+wsgi.py and asgi.py refuse to start serving with them, and manage.py
+(`check` included) and the task worker refuse to run a command, each with
+one line per problem. Django's system checks report them too, for commands
+run another way (`django-admin`). `collectstatic` runs without them, so
+static files can be built without secrets, as Docker builds and Heroku's
+buildpack do.
 """
 
 import os
